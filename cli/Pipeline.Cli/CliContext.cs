@@ -1,0 +1,115 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Pipeline.Engine.Building;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Ports;
+using Pipeline.Engine.Sources;
+
+namespace Pipeline.Cli;
+
+/// <summary>What every command shares: logging, error-to-exit-code mapping, and number formatting.</summary>
+internal static class CliContext
+{
+    public static readonly Option<bool> VerboseOption = new("--verbose", "-v")
+    {
+        Description = "Log each stage (to stderr).",
+        Recursive = true,
+    };
+
+    public static ILoggerFactory Loggers(ParseResult parse) => LoggerFactory.Create(b => b
+        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace) // logs go to stderr; stdout stays for results
+        .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+        .AddFilter("Microsoft", LogLevel.Warning)
+        .SetMinimumLevel(parse.GetValue(VerboseOption) ? LogLevel.Information : LogLevel.Warning));
+
+    /// <summary>Runs a command body; errors a user can fix become one clear message and an exit code, not a stack trace.</summary>
+    public static async Task<int> GuardAsync(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return ExitCodes.BadUsage;
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return ExitCodes.BadUsage;
+        }
+        catch (Exception e) when (e is SourceException or MalformedRowException or DestinationException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return ExitCodes.ExportFailed;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("Cancelled. Rerun the same command to resume: finished work is kept, nothing half-written is published.");
+            return ExitCodes.ExportFailed;
+        }
+    }
+
+    public static string Count(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
+
+    public static string Size(long bytes) => ByteSize.Format(bytes);
+}
+
+/// <summary>Bad command-line input that the parser could not catch (a bad size, a bad destination).</summary>
+internal sealed class UsageException(string message) : Exception(message);
+
+/// <summary>
+/// Shows rows, bytes and rate while an export runs: a self-updating line on a terminal, a plain line
+/// every few seconds when output is redirected (logs, CI).
+/// </summary>
+internal sealed class ProgressDisplay : IAsyncDisposable
+{
+    private readonly ExportProgress _progress;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private readonly bool _interactive = !Console.IsErrorRedirected;
+    private readonly DateTimeOffset _started = TimeProvider.System.GetUtcNow();
+
+    public ProgressDisplay(ExportProgress progress)
+    {
+        _progress = progress;
+        _loop = Task.Run(LoopAsync);
+    }
+
+    private async Task LoopAsync()
+    {
+        using var timer = new PeriodicTimer(_interactive ? TimeSpan.FromMilliseconds(250) : TimeSpan.FromSeconds(5));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token)) Print(final: false);
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private void Print(bool final)
+    {
+        var seconds = Math.Max(0.001, (TimeProvider.System.GetUtcNow() - _started).TotalSeconds);
+        var read = _progress.RowsRead;
+        if (read == 0 && !final) return;
+        var line = $"{CliContext.Count(read)} rows read, {CliContext.Count(_progress.RowsWritten)} exported, " +
+                   $"{CliContext.Size(_progress.BytesStaged)} built, {CliContext.Size(_progress.BytesDelivered)} delivered, " +
+                   $"{CliContext.Count((long)(read / seconds))} rows/s";
+        if (_interactive) Console.Error.Write("\r" + line.PadRight(Console.IsErrorRedirected ? 0 : Math.Max(0, SafeWidth() - 1)) + (final ? Environment.NewLine : ""));
+        else if (!final) Console.Error.WriteLine("progress: " + line);
+    }
+
+    private static int SafeWidth()
+    {
+        try { return Console.WindowWidth; } catch (IOException) { return 100; }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _loop;
+        if (_interactive && _progress.RowsRead > 0) Print(final: true);
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,120 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Formatting;
+using Pipeline.Engine.Runs;
+using Pipeline.Local;
+
+namespace Pipeline.Cli.Commands;
+
+/// <summary>`pipeline export`: one ad-hoc export now, with the same engine as scheduled runs.</summary>
+internal static class ExportCommand
+{
+    public static Command Create()
+    {
+        var source = new Option<string>("--source") { Description = "Snapshot file or folder: CSV, CSV.gz or Parquet, with a header.", Required = true };
+        var segment = new Option<string>("--segment") { Description = "Segment id whose members to export.", Required = true };
+        var fields = new Option<string>("--fields") { Description = "Output columns in order, comma-separated (any source column). Rename with source:Header.", Required = true };
+        var to = new Option<string>("--to") { Description = "Destination folder.", Required = true };
+        var format = new Option<string>("--format") { Description = "csv or tsv (tab-delimited .txt).", DefaultValueFactory = _ => "csv" };
+        format.AcceptOnlyFromAmong("csv", "tsv");
+        var compression = new Option<string>("--compression") { Description = "gzip or none.", DefaultValueFactory = _ => "gzip" };
+        compression.AcceptOnlyFromAmong("gzip", "none");
+        var maxFileSize = new Option<string>("--max-file-size") { Description = "Split files at this size, e.g. 512MiB or 1TB (default 1TB)." };
+        var idColumn = new Option<string>("--id-column") { Description = "Column with the profile id (rows without one are malformed).", DefaultValueFactory = _ => "profileId" };
+        var segmentsColumn = new Option<string>("--segments-column") { Description = "Column listing each profile's segments ('; '-separated in CSV, a list in Parquet).", DefaultValueFactory = _ => "segments" };
+        var fileName = new Option<string>("--file-name") { Description = "File name template, e.g. \"{segment}_{runTime:yyyyMMdd}_{index:3}\"." };
+        var onMalformed = new Option<string>("--on-malformed-row") { Description = "fail (default) or skip (counted in the manifest).", DefaultValueFactory = _ => "fail" };
+        onMalformed.AcceptOnlyFromAmong("fail", "skip");
+        var formulaProtection = new Option<bool>("--formula-protection") { Description = "Prefix cells starting with = + - @ with ' so spreadsheets don't run them." };
+        var parallelism = new Option<int>("--parallelism") { Description = "Chunks built at once (default: one per core)." };
+        var chunkSize = new Option<string>("--chunk-size") { Description = "Source bytes per chunk (default 8MiB)." };
+
+        var command = new Command("export", "Export the members of one segment now.")
+        {
+            source, segment, fields, to, format, compression, maxFileSize, idColumn, segmentsColumn, fileName, onMalformed, formulaProtection, parallelism, chunkSize,
+        };
+        command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var tuning = new TuningSpec { Parallelism = parse.GetValue(parallelism) };
+            if (parse.GetValue(chunkSize) is { } cs) tuning = tuning with { ChunkSize = ParseSize(cs, "--chunk-size", 64 * ByteSize.KiB, ByteSize.GiB) };
+            var destination = ParseDestination(parse.GetValue(to)!);
+            var template = parse.GetValue(fileName) ?? "{segment}_{runTime:yyyyMMdd'T'HHmmss'Z'}_{index:3}";
+            if (FileNameTemplate.TryParse(template, out var templateError) is null) throw new UsageException($"--file-name \"{template}\" {templateError}.");
+            var segmentId = parse.GetValue(segment)!.Trim();
+            var spec = new ExportSpec
+            {
+                ActivationId = "export-" + new string(segmentId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_').ToArray()),
+                Source = new SourceSpec { Path = Path.GetFullPath(parse.GetValue(source)!), IdColumn = parse.GetValue(idColumn)!, SegmentsColumn = parse.GetValue(segmentsColumn)! },
+                SegmentId = segmentId,
+                Fields = ParseFields(parse.GetValue(fields)!),
+                Output = new FormatSpec
+                {
+                    Format = parse.GetValue(format) == "tsv" ? OutputFormat.Tsv : OutputFormat.Csv,
+                    Compression = parse.GetValue(compression) == "none" ? OutputCompression.None : OutputCompression.Gzip,
+                    FormulaProtection = parse.GetValue(formulaProtection),
+                },
+                Destination = destination,
+                FileName = template,
+                MaxFileSize = parse.GetValue(maxFileSize) is { } m ? ParseSize(m, "--max-file-size", FileNameDefaults.MinPartSize, FileNameDefaults.MaxObjectSize) : FileNameDefaults.DefaultMaxFileSize,
+                OnMalformedRow = parse.GetValue(onMalformed) == "skip" ? MalformedRowPolicy.Skip : MalformedRowPolicy.Fail,
+                Tuning = tuning,
+            };
+            return await RunAsync(parse, spec, cancellationToken);
+        }));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, ExportSpec spec, CancellationToken cancellationToken)
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        var runId = RunIds.ForAdHoc(spec, now);
+        // An ad-hoc export keeps its state and staging in a private work folder that is removed afterwards.
+        var work = Path.Combine(Path.GetTempPath(), "pipeline-export", runId);
+        using var loggers = CliContext.Loggers(parse);
+        var stopwatch = Stopwatch.StartNew();
+        try
+        {
+            var pipeline = await LocalPipeline.OpenAsync(Path.Combine(work, "state.db"), Path.Combine(work, "staging"), TimeProvider.System, loggers, spec.Tuning.Parallelism, cancellationToken: cancellationToken);
+            var run = await pipeline.Scheduler.NewRunAsync(runId, spec, now, cancellationToken);
+            ExportRun result;
+            await using (new ProgressDisplay(pipeline.Progress))
+            {
+                result = await pipeline.ExportNowAsync(run, cancellationToken);
+            }
+            stopwatch.Stop();
+            return await RunReport.PrintAsync(pipeline.Store, result, stopwatch.Elapsed, pipeline.Progress, cancellationToken);
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try { if (Directory.Exists(work)) Directory.Delete(work, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    internal static DestinationSpec ParseDestination(string to)
+    {
+        if (to.StartsWith("s3://", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"--to {to}: S3 destinations are not available in this build yet; give a local folder.");
+        if (to.Contains("://", StringComparison.Ordinal)) throw new UsageException($"--to {to}: give a local folder path.");
+        return new DestinationSpec { Name = "cli", Type = "local", Location = Path.GetFullPath(to) };
+    }
+
+    internal static List<OutputField> ParseFields(string text)
+    {
+        var fields = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(f => f.Split(':', 2, StringSplitOptions.TrimEntries) is [var s, var h] ? new OutputField(s, h) : new OutputField(f, f))
+            .ToList();
+        if (fields.Count == 0) throw new UsageException("--fields lists no columns; give e.g. --fields profileId,email.");
+        var dup = fields.GroupBy(f => f.Header, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null) throw new UsageException($"--fields names the output column \"{dup.Key}\" twice.");
+        return fields;
+    }
+
+    internal static long ParseSize(string text, string option, long min, long max)
+    {
+        if (!ByteSize.TryParse(text, out var bytes)) throw new UsageException($"{option} \"{text}\" is not a size; write e.g. 512MiB, 10GB or 1TB.");
+        if (bytes < min || bytes > max) throw new UsageException($"{option} {ByteSize.Format(bytes)} is outside {ByteSize.Format(min)} to {ByteSize.Format(max)} (S3 needs parts of at least 5 MiB, at most 10,000 per file).");
+        return bytes;
+    }
+}

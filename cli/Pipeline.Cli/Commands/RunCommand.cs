@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Runs;
+using Pipeline.Local;
+
+namespace Pipeline.Cli.Commands;
+
+/// <summary>`pipeline run`: the scheduler. Exports every due activation; keeps running unless --once.</summary>
+internal static class RunCommand
+{
+    public static readonly Option<string> ConfigOption = new("--config", "-c")
+    {
+        Description = "The pipeline.json to use.",
+        DefaultValueFactory = _ => ConfigLoader.DefaultFileName,
+    };
+
+    public static Command Create()
+    {
+        var once = new Option<bool>("--once") { Description = "Run what is due now, then exit." };
+        var command = new Command("run", "Run the scheduled exports that are due (and keep scheduling unless --once).") { ConfigOption, once };
+        command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var configPath = parse.GetValue(ConfigOption)!;
+            var config = ConfigLoader.Load(configPath);
+            using var loggers = CliContext.Loggers(parse);
+            var pipeline = await LocalPipeline.OpenAsync(config.StatePath, config.StagingPath, TimeProvider.System, loggers,
+                config.Activations.Count > 0 ? config.Activations[0].Spec.Tuning.Parallelism : 0, cancellationToken: cancellationToken);
+            var failed = false;
+            while (true)
+            {
+                var stopwatch = Stopwatch.StartNew();
+                IReadOnlyList<ExportRun> runs;
+                await using (new ProgressDisplay(pipeline.Progress))
+                {
+                    runs = await pipeline.RunDueAsync(config.Activations, cancellationToken);
+                }
+                foreach (var run in runs)
+                {
+                    failed |= await RunReport.PrintAsync(pipeline.Store, run, stopwatch.Elapsed, pipeline.Progress, cancellationToken) != ExitCodes.Success;
+                    await RunSummary.WriteAsync(config, run, cancellationToken);
+                }
+                var now = TimeProvider.System.GetUtcNow();
+                var next = config.Activations.Where(a => a.Enabled).Select(a => (a.Id, Slot: a.Schedule.NextSlot(now))).Where(x => x.Slot is not null).OrderBy(x => x.Slot).FirstOrDefault();
+                if (runs.Count == 0) Console.WriteLine("Nothing is due.");
+                if (parse.GetValue(once))
+                {
+                    if (next.Slot is { } n) Console.WriteLine($"Next: {next.Id} at {n:yyyy-MM-dd HH:mm} UTC.");
+                    return failed ? ExitCodes.ExportFailed : ExitCodes.Success;
+                }
+                // Wake at the next slot, but at least once a minute so edits to pipeline.json are picked up.
+                var wait = next.Slot is { } slot ? slot - now : TimeSpan.FromMinutes(1);
+                wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromMinutes(1).Ticks));
+                Console.WriteLine($"Waiting {wait.TotalSeconds:0} s{(next.Slot is { } s2 ? $" (next: {next.Id} at {s2:yyyy-MM-dd HH:mm} UTC)" : "")}; Ctrl+C stops.");
+                await Task.Delay(wait, TimeProvider.System, cancellationToken);
+                config = ConfigLoader.Load(configPath);
+            }
+        }));
+        return command;
+    }
+}
+
+/// <summary>A JSON summary per run next to the state database (.pipeline/runs/RUNID.json), for people and scripts.</summary>
+internal static class RunSummary
+{
+    public static async Task WriteAsync(PipelineConfig config, ExportRun run, CancellationToken cancellationToken)
+    {
+        var folder = Path.Combine(Path.GetDirectoryName(config.StatePath)!, "runs");
+        Directory.CreateDirectory(folder);
+        var summary = new
+        {
+            run.RunId,
+            run.ActivationId,
+            Status = run.Status.ToString().ToLowerInvariant(),
+            run.Slot,
+            run.CreatedAt,
+            run.CompletedAt,
+            run.Error,
+            Manifest = run.ManifestKey is null ? null : Path.Combine(run.Spec.Destination.Location, run.ManifestKey),
+        };
+        await File.WriteAllTextAsync(Path.Combine(folder, run.RunId + ".json"),
+            System.Text.Json.JsonSerializer.Serialize(summary, Pipeline.Engine.EngineJson.Indented) + "\n", cancellationToken);
+    }
+}

@@ -1,0 +1,80 @@
+using System.CommandLine;
+using Pipeline.Engine.Building;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Sources;
+
+namespace Pipeline.Cli.Commands;
+
+/// <summary>`pipeline validate`: every problem in the config, with its JSON path and a fix; then each source and destination is checked.</summary>
+internal static class ValidateCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("validate", "Check pipeline.json, its sources and destinations; report every problem with its JSON path and a fix.") { RunCommand.ConfigOption };
+        command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var config = ConfigLoader.Load(parse.GetValue(RunCommand.ConfigOption)!);
+            var problems = new List<ConfigProblem>();
+            var sourceColumns = new Dictionary<string, IReadOnlyList<string>>();
+            foreach (var (name, source) in config.Sources)
+            {
+                try
+                {
+                    var files = SourceCatalog.ListFiles(source);
+                    sourceColumns[name] = await SourceReaders.ReadColumnsAsync(files[0], source, cancellationToken);
+                }
+                catch (Exception e) when (e is SourceException or MalformedRowException)
+                {
+                    problems.Add(new ConfigProblem($"$.sources.{name}.path", e.Message, "Point it at an existing snapshot file or folder with a header row."));
+                }
+            }
+            for (var i = 0; i < config.Activations.Count; i++)
+            {
+                var spec = config.Activations[i].Spec;
+                var source = config.Sources.First(s => s.Value == spec.Source).Key;
+                if (!sourceColumns.TryGetValue(source, out var columns)) continue;
+                try { _ = ColumnBinding.Create(columns, spec, spec.Source.Path); }
+                catch (SourceException e)
+                {
+                    var field = spec.Fields.Select((f, j) => (f, j)).FirstOrDefault(x => !columns.Contains(x.f.Source));
+                    var path = field.f is not null ? $"$.activations[{i}].fields[{field.j}]" : $"$.sources.{source}";
+                    problems.Add(new ConfigProblem(path, e.Message, field.f is not null ? "Use one of the source's columns." : "Set idColumn/segmentsColumn/updatedAtColumn on the source to its real column names."));
+                }
+            }
+            foreach (var (name, destination) in config.Destinations)
+            {
+                var error = ProbeFolder(destination.Location);
+                if (error is not null) problems.Add(new ConfigProblem($"$.destinations.{name}.path", error, "Create the folder or choose one this user can write to."));
+            }
+            if (problems.Count > 0)
+            {
+                Console.Error.WriteLine($"{config.FilePath}: {problems.Count} problem(s):");
+                foreach (var p in problems) Console.Error.WriteLine("  " + p);
+                return ExitCodes.BadUsage;
+            }
+            Console.WriteLine($"{config.FilePath} is valid: {config.Sources.Count} source(s), {config.Destinations.Count} destination(s), {config.Activations.Count} activation(s).");
+            var now = TimeProvider.System.GetUtcNow();
+            foreach (var a in config.Activations)
+                Console.WriteLine($"  {a.Id}: segment {a.Spec.SegmentId}, {a.Schedule}{(a.Enabled ? "" : " (disabled)")}, next {a.Schedule.NextSlot(now):yyyy-MM-dd HH:mm} UTC");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    /// <summary>Writes and deletes a probe file: the only sure test that exports will be able to write.</summary>
+    internal static string? ProbeFolder(string folder)
+    {
+        try
+        {
+            Directory.CreateDirectory(folder);
+            var probe = Path.Combine(folder, $".pipeline-probe-{Guid.NewGuid():N}");
+            File.WriteAllText(probe, "probe");
+            File.Delete(probe);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"The destination folder {folder} is not writable: {e.Message}";
+        }
+    }
+}

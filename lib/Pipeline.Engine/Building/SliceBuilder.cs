@@ -1,0 +1,135 @@
+using System.IO.Compression;
+using System.Threading.Channels;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Formatting;
+using Pipeline.Engine.Ports;
+using Pipeline.Engine.Runs;
+using Pipeline.Engine.Sources;
+
+namespace Pipeline.Engine.Building;
+
+/// <summary>
+/// Builds the chunks of one slice: one reader cuts the source into chunks, workers filter, project,
+/// format and gzip each chunk as its own gzip member, stage it and record it. Chunks already
+/// recorded by an earlier attempt are read past, not rebuilt. Memory is bounded by
+/// chunk size x workers, whatever the size of the audience.
+/// </summary>
+public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportProgress progress, SemaphoreSlim buildSlots)
+{
+    public async Task<int> BuildAsync(ExportRun run, SlicePlan slice, CancellationToken cancellationToken)
+    {
+        var spec = run.Spec;
+        var built = (await store.ListChunksAsync(run.RunId, cancellationToken))
+            .Where(c => c.Slice == slice.Index).Select(c => c.Seq).ToHashSet();
+        var file = new SourceFile(slice.Path, slice.Length, slice.Format, slice.Gzip);
+        if (!File.Exists(file.Path))
+            throw new SourceException($"The source file {file.Path} of run {run.RunId} no longer exists; the snapshot changed while the export ran.");
+        using var reader = await SourceReaders.OpenAsync(file, spec, cancellationToken);
+        var binding = ColumnBinding.Create(reader.Columns, spec, file.Path);
+        var selection = new RowSelection(spec.SegmentId, spec.Source.SegmentsSeparator, run.WatermarkFrom, run.WatermarkTo, spec.Mode == ExportMode.Incremental);
+
+        var workers = Math.Max(1, spec.Tuning.EffectiveParallelism);
+        var channel = Channel.CreateBounded<ISourceChunk>(new BoundedChannelOptions(1) { SingleWriter = true, SingleReader = false });
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var chunkCount = 0;
+
+        var produce = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var chunk in reader.ReadChunksAsync(seq => { chunkCount = seq + 1; return built.Contains(seq); }, failed.Token))
+                {
+                    try { await channel.Writer.WriteAsync(chunk, failed.Token); }
+                    catch { chunk.Dispose(); throw; }
+                }
+                channel.Writer.Complete();
+            }
+            catch (Exception e)
+            {
+                channel.Writer.Complete(e);
+                throw;
+            }
+        }, failed.Token);
+
+        var consumers = Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
+        {
+            using var rows = new DelimitedRowWriter(spec.Output);
+            var writer = new ChunkWriter(rows, selection, binding, spec.OnMalformedRow, file.Path);
+            var buffer = new MemoryStream();
+            try
+            {
+                await foreach (var chunk in channel.Reader.ReadAllAsync(failed.Token))
+                {
+                    using (chunk)
+                    {
+                        await chunk.LoadAsync(binding, failed.Token);
+                        await buildSlots.WaitAsync(failed.Token);
+                        try
+                        {
+                            buffer.SetLength(0);
+                            BuildChunk(chunk, writer, rows, buffer, spec);
+                        }
+                        finally { buildSlots.Release(); }
+                        var counts = writer.TakeCounts();
+                        string? key = null;
+                        if (counts.RowsWritten > 0)
+                        {
+                            key = StagingKeys.Chunk(run.RunId, slice.Index, chunk.Seq);
+                            await staging.WriteAsync(key, buffer.GetBuffer().AsMemory(0, (int)buffer.Length), failed.Token);
+                        }
+                        var bytes = key is null ? 0 : buffer.Length;
+                        await store.RecordChunkAsync(run.RunId, new ChunkRecord(slice.Index, chunk.Seq, counts.RowsRead, counts.RowsWritten, counts.RowsSkipped, counts.FirstSkipped, bytes, key), failed.Token);
+                        progress.ChunkBuilt(counts, bytes);
+                    }
+                }
+            }
+            catch
+            {
+                await failed.CancelAsync();
+                throw;
+            }
+        }, failed.Token)).ToList();
+
+        try
+        {
+            await Task.WhenAll(consumers.Append(produce));
+        }
+        catch when (consumers.Append(produce).Select(t => t.Exception?.InnerException).FirstOrDefault(e => e is not null and not OperationCanceledException) is { } root)
+        {
+            // Report the first real failure, not the cancellations it caused in the other workers.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(root);
+        }
+        finally
+        {
+            while (channel.Reader.TryRead(out var leftover)) leftover.Dispose();
+        }
+        return chunkCount;
+    }
+
+    private static void BuildChunk(ISourceChunk chunk, ChunkWriter writer, DelimitedRowWriter rows, MemoryStream buffer, ExportSpec spec)
+    {
+        if (spec.Output.Compression == OutputCompression.Gzip)
+        {
+            // One gzip member per chunk: concatenated members are one valid gzip file.
+            using var gzip = new GZipStream(buffer, spec.Tuning.CompressionLevel, leaveOpen: true);
+            rows.Reset(gzip);
+            chunk.Write(writer);
+            rows.Flush();
+        }
+        else
+        {
+            rows.Reset(buffer);
+            chunk.Write(writer);
+            rows.Flush();
+        }
+    }
+}
+
+public static class StagingKeys
+{
+    public static string RunPrefix(string runId) => runId + "/";
+
+    public static string Chunk(string runId, int slice, int seq) => $"{runId}/s{slice:D5}-c{seq:D6}.part";
+
+    public static string Header(string runId) => $"{runId}/header.part";
+}

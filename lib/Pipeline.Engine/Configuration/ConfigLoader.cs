@@ -1,0 +1,351 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Pipeline.Engine.Formatting;
+using Pipeline.Engine.Scheduling;
+
+namespace Pipeline.Engine.Configuration;
+
+/// <summary>
+/// Loads pipeline.json and validates it in one pass, collecting every problem with its JSON path
+/// and a fix, so a user fixes the whole file at once instead of one error per attempt.
+/// </summary>
+public static partial class ConfigLoader
+{
+    public const string DefaultFileName = "pipeline.json";
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    private static partial Regex IdPattern();
+
+    public static PipelineConfig Load(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (!File.Exists(full))
+            throw new ConfigException(full, [new ConfigProblem("$", $"The file {full} does not exist.", "Create it with `pipeline sample --out DIR`, or pass --config FILE.")]);
+        string text;
+        try { text = File.ReadAllText(full); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException(full, [new ConfigProblem("$", $"Cannot read {full}: {e.Message}", "Check the file's permissions.")]);
+        }
+        return Parse(text, full);
+    }
+
+    public static PipelineConfig Parse(string json, string filePath)
+    {
+        var problems = new List<ConfigProblem>();
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (JsonException e)
+        {
+            throw new ConfigException(filePath, [new ConfigProblem("$", $"Not valid JSON at line {e.LineNumber + 1}, position {e.BytePositionInLine + 1}: {FirstSentence(e.Message)}", "Fix the JSON syntax there (a missing comma, quote or bracket).")]);
+        }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new ConfigException(filePath, [new ConfigProblem("$", "The top level must be an object.", "Start the file with { and end it with }.")]);
+            var baseDir = Path.GetDirectoryName(filePath)!;
+            var root = new JsonSection(doc.RootElement, "$", problems);
+            _ = root.String("$schema");
+            var statePath = Resolve(baseDir, root.Object("state")?.Let(s => { var p = s.String("path"); s.RejectUnknown(); return p; }) ?? ".pipeline/state.db");
+            var stagingPath = Resolve(baseDir, root.Object("staging")?.Let(s => { var p = s.String("path"); s.RejectUnknown(); return p; }) ?? ".pipeline/staging");
+            var tuning = ReadTuning(root.Object("tuning"));
+            var sources = ReadSources(root.Object("sources", required: true), baseDir);
+            var destinations = ReadDestinations(root.Object("destinations", required: true), baseDir);
+            var activations = new List<SegmentActivation>();
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (itemPath, element) in root.Array("activations", required: true))
+            {
+                if (element.ValueKind != JsonValueKind.Object)
+                {
+                    problems.Add(new ConfigProblem(itemPath, "must be an object.", "Write each activation as { \"id\": ..., ... }."));
+                    continue;
+                }
+                var a = ReadActivation(root.Child(element, itemPath), sources, destinations, tuning);
+                if (a is null) continue;
+                if (!seen.Add(a.Id))
+                    problems.Add(new ConfigProblem(itemPath + ".id", $"\"{a.Id}\" is used by another activation.", "Give every activation a unique id: run ids and file names derive from it."));
+                else activations.Add(a);
+            }
+            root.RejectUnknown();
+            if (problems.Count > 0) throw new ConfigException(filePath, problems);
+            return new PipelineConfig
+            {
+                FilePath = filePath,
+                StatePath = statePath,
+                StagingPath = stagingPath,
+                Sources = sources,
+                Destinations = destinations,
+                Activations = activations,
+            };
+        }
+    }
+
+    private static TuningSpec ReadTuning(JsonSection? s)
+    {
+        var t = new TuningSpec();
+        if (s is null) return t;
+        t = t with
+        {
+            ChunkSize = s.Size("chunkSize", 64 * ByteSize.KiB, 1 * ByteSize.GiB) ?? t.ChunkSize,
+            Parallelism = s.Int("parallelism", 0, 256) ?? t.Parallelism,
+            PartSize = s.Size("partSize", FileNameDefaults.MinPartSize, FileNameDefaults.MaxPartSize) ?? t.PartSize,
+        };
+        var level = s.String("compressionLevel");
+        if (level is not null)
+        {
+            if (Enum.TryParse<System.IO.Compression.CompressionLevel>(level, true, out var l)) t = t with { CompressionLevel = l };
+            else s.Problem("compressionLevel", $"\"{level}\" is not a compression level.", "Use \"fastest\", \"optimal\" or \"smallestSize\".");
+        }
+        s.RejectUnknown();
+        return t;
+    }
+
+    private static Dictionary<string, SourceSpec> ReadSources(JsonSection? section, string baseDir)
+    {
+        var result = new Dictionary<string, SourceSpec>(StringComparer.Ordinal);
+        if (section is null) return result;
+        foreach (var (name, s) in section.ObjectEntries())
+        {
+            var path = s.String("path", required: true, fix: "Set \"path\" to the snapshot file or folder (CSV, CSV.gz or Parquet).");
+            var spec = new SourceSpec { Path = path is null ? "" : Resolve(baseDir, path) };
+            spec = spec with
+            {
+                Format = s.Enum<SourceFormat>("format") ?? spec.Format,
+                IdColumn = s.String("idColumn") ?? spec.IdColumn,
+                SegmentsColumn = s.String("segmentsColumn") ?? spec.SegmentsColumn,
+                UpdatedAtColumn = s.String("updatedAtColumn") ?? spec.UpdatedAtColumn,
+                SegmentsSeparator = SingleChar(s, "segmentsSeparator") ?? spec.SegmentsSeparator,
+                Delimiter = SingleChar(s, "delimiter") ?? spec.Delimiter,
+            };
+            s.RejectUnknown();
+            result[name] = spec;
+        }
+        return result;
+    }
+
+    private static char? SingleChar(JsonSection s, string name)
+    {
+        var v = s.String(name);
+        if (v is null) return null;
+        if (v.Length == 1 && v[0] is not ('"' or '\r' or '\n')) return v[0];
+        s.Problem(name, $"must be exactly one character, not \"{v}\".", $"Use a single character such as \";\" or \"\\t\".");
+        return null;
+    }
+
+    private static Dictionary<string, DestinationSpec> ReadDestinations(JsonSection? section, string baseDir)
+    {
+        var result = new Dictionary<string, DestinationSpec>(StringComparer.Ordinal);
+        if (section is null) return result;
+        foreach (var (name, s) in section.ObjectEntries())
+        {
+            var type = s.String("type", required: true, fix: "Set \"type\": \"local\".");
+            if (type is not null && type != "local")
+            {
+                s.Problem("type", $"\"{type}\" is not a supported destination type.", "Use \"local\" (a folder on this machine).");
+                continue;
+            }
+            var path = s.String("path", required: true, fix: "Set \"path\" to the output folder.");
+            s.RejectUnknown();
+            if (type is null || path is null) continue;
+            result[name] = new DestinationSpec { Name = name, Type = type, Location = Resolve(baseDir, path) };
+        }
+        return result;
+    }
+
+    private static SegmentActivation? ReadActivation(JsonSection s, Dictionary<string, SourceSpec> sources,
+        Dictionary<string, DestinationSpec> destinations, TuningSpec tuning)
+    {
+        var id = s.String("id", required: true, fix: "Give the activation an id such as \"vip-daily\".");
+        if (id is not null && !IdPattern().IsMatch(id))
+        {
+            s.Problem("id", $"\"{id}\" is not a valid id.", "Use letters, digits, '.', '_' and '-' (up to 128), starting with a letter or digit.");
+            id = null;
+        }
+        var enabled = s.Bool("enabled") ?? true;
+        var sourceName = s.String("source", required: true, fix: $"Name one of the sources: {string.Join(", ", sources.Keys)}.");
+        SourceSpec? source = null;
+        if (sourceName is not null && !sources.TryGetValue(sourceName, out source))
+            s.Problem("source", $"\"{sourceName}\" is not defined under $.sources.", $"Use one of: {string.Join(", ", sources.Keys)}, or add it to $.sources.");
+        var segment = s.String("segment", required: true, fix: "Set \"segment\" to the segment id whose members to export.");
+        if (segment is not null && source is not null && segment.Contains(source.SegmentsSeparator, StringComparison.Ordinal))
+            s.Problem("segment", $"\"{segment}\" contains the segments separator '{source.SegmentsSeparator}'.", "Use a single segment id.");
+        var fields = ReadFields(s);
+        var destName = s.String("destination", required: true, fix: $"Name one of the destinations: {string.Join(", ", destinations.Keys)}.");
+        DestinationSpec? dest = null;
+        if (destName is not null && !destinations.TryGetValue(destName, out dest))
+            s.Problem("destination", $"\"{destName}\" is not defined under $.destinations.", $"Use one of: {string.Join(", ", destinations.Keys)}, or add it to $.destinations.");
+        var prefix = s.String("prefix") ?? "";
+        if (prefix.Length > 0)
+        {
+            if (FileNameTemplate.TryParse(prefix.TrimEnd('/') + "/{index}", out var prefixError) is null)
+                s.Problem("prefix", $"\"{prefix}\" {prefixError?.Replace("{index}", "", StringComparison.Ordinal)}.", "Use a relative prefix such as \"exports/vip/\".");
+            else if (!prefix.EndsWith('/')) prefix += "/";
+        }
+
+        var output = new FormatSpec();
+        output = output with
+        {
+            Format = s.Enum<OutputFormat>("format") ?? output.Format,
+            Compression = s.Enum<OutputCompression>("compression") ?? output.Compression,
+            Header = s.Bool("header") ?? output.Header,
+            FormulaProtection = s.Bool("formulaProtection") ?? output.FormulaProtection,
+        };
+        var lineEnding = s.String("lineEnding");
+        if (lineEnding is not null)
+        {
+            if (lineEnding.Equals("lf", StringComparison.OrdinalIgnoreCase)) output = output with { LineEnding = "\n" };
+            else if (lineEnding.Equals("crlf", StringComparison.OrdinalIgnoreCase)) output = output with { LineEnding = "\r\n" };
+            else s.Problem("lineEnding", $"\"{lineEnding}\" is not a line ending.", "Use \"lf\" (default) or \"crlf\".");
+        }
+
+        var fileName = s.String("fileName") ?? FileNameDefaults.Template;
+        if (FileNameTemplate.TryParse(fileName, out var templateError) is null)
+            s.Problem("fileName", $"\"{fileName}\" {templateError}.", "Use tokens {activation}, {segment}, {runTime:yyyyMMdd}, {index:3}, {ext} in a relative name.");
+
+        var maxFileSize = s.Size("maxFileSize", FileNameDefaults.MinPartSize, FileNameDefaults.MaxObjectSize) ?? FileNameDefaults.DefaultMaxFileSize;
+        var mode = s.Enum<ExportMode>("mode") ?? ExportMode.Full;
+        var onMalformed = s.Enum<MalformedRowPolicy>("onMalformedRow") ?? MalformedRowPolicy.Fail;
+        var schedule = ReadSchedule(s);
+        s.RejectUnknown();
+
+        if (id is null || source is null || segment is null || fields is null || dest is null || schedule is null) return null;
+        var spec = new ExportSpec
+        {
+            ActivationId = id,
+            Source = source,
+            SegmentId = segment,
+            Fields = fields,
+            Output = output,
+            Destination = dest with { Prefix = prefix },
+            FileName = fileName,
+            MaxFileSize = maxFileSize,
+            Mode = mode,
+            OnMalformedRow = onMalformed,
+            Tuning = tuning,
+        };
+        return new SegmentActivation(id, enabled, spec, schedule);
+    }
+
+    private static List<OutputField>? ReadFields(JsonSection s)
+    {
+        var fields = new List<OutputField>();
+        var ok = true;
+        foreach (var (path, e) in s.Array("fields", required: true))
+        {
+            if (e.ValueKind == JsonValueKind.String && !string.IsNullOrWhiteSpace(e.GetString()))
+            {
+                fields.Add(new OutputField(e.GetString()!, e.GetString()!));
+                continue;
+            }
+            if (e.ValueKind == JsonValueKind.Object)
+            {
+                var f = s.Child(e, path);
+                var source = f.String("source", required: true, fix: "Name the source column, e.g. \"source\": \"email\".");
+                var header = f.String("header") ?? source;
+                f.RejectUnknown();
+                if (source is not null) { fields.Add(new OutputField(source, header!)); continue; }
+                ok = false;
+                continue;
+            }
+            s.Child(e, path).Problem("", $"must be a column name or {{\"source\": ..., \"header\": ...}}, not {JsonSection.Describe(e)}.", "Write \"email\" or {\"source\": \"email\", \"header\": \"Email\"}.");
+            ok = false;
+        }
+        if (ok && fields.Count == 0 && s.Has("fields")) s.Problem("fields", "is empty.", "List at least one column to export.");
+        var dup = fields.GroupBy(f => f.Header, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null) { s.Problem("fields", $"the header \"{dup.Key}\" appears twice.", "Rename one with {\"source\": ..., \"header\": ...}."); ok = false; }
+        return ok && fields.Count > 0 ? fields : null;
+    }
+
+    private static ExportSchedule? ReadSchedule(JsonSection activation)
+    {
+        var s = activation.Object("schedule", required: true);
+        if (s is null) return null;
+        var zoneId = s.String("timeZone") ?? "UTC";
+        TimeZoneInfo? zone = null;
+        try { zone = TimeZoneInfo.FindSystemTimeZoneById(zoneId); }
+        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException)
+        {
+            s.Problem("timeZone", $"\"{zoneId}\" is not a known time zone.", "Use an IANA name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\".");
+        }
+        DateTimeOffset? startAt = null;
+        var startText = s.String("startAt");
+        if (startText is not null)
+        {
+            if (zone is not null && TryParseMoment(startText, zone, out var t)) startAt = t;
+            else s.Problem("startAt", $"\"{startText}\" is not a date and time.", "Use ISO 8601, e.g. \"2026-11-01T00:00:00Z\" or \"2026-11-01T02:00\" (in timeZone).");
+        }
+
+        string[] kinds = ["cron", "daily", "every", "weekly", "once"];
+        var given = kinds.Where(s.Has).ToList();
+        if (given.Count != 1)
+        {
+            s.Problem(given.Count == 0 ? "cron" : given[1], given.Count == 0 ? "no schedule kind is given." : $"has both \"{given[0]}\" and \"{given[1]}\".",
+                "Give exactly one of \"cron\": \"0 2 * * *\", \"daily\": \"02:00\", \"every\": \"6h\", \"weekly\": \"monday 02:00\", \"once\": \"2026-12-01T02:00\".");
+            s.RejectUnknown();
+            return null;
+        }
+        var kind = given[0];
+        var value = s.String(kind);
+        s.RejectUnknown();
+        if (value is null || zone is null) return null;
+        try
+        {
+            switch (kind)
+            {
+                case "cron":
+                    return ExportSchedule.FromCron(value, zone, startAt);
+                case "daily" when SchedulePresets.TryDaily(value, out var cron, out var d):
+                    return ExportSchedule.FromCron(cron, zone, startAt, $"{d} ({zone.Id})");
+                case "every" when SchedulePresets.TryEvery(value, out var cron, out var d):
+                    return ExportSchedule.FromCron(cron, zone, startAt, $"{d} ({zone.Id})");
+                case "weekly" when SchedulePresets.TryWeekly(value, out var cron, out var d):
+                    return ExportSchedule.FromCron(cron, zone, startAt, $"{d} ({zone.Id})");
+                case "once" when TryParseMoment(value, zone, out var at):
+                    return ExportSchedule.FromOnce(at, zone);
+            }
+        }
+        catch (Cronos.CronFormatException e)
+        {
+            s.Problem(kind, $"\"{value}\" is not a valid cron expression: {e.Message}", "Use five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\".");
+            return null;
+        }
+        var fix = kind switch
+        {
+            "daily" => "Write a time of day as HH:mm, e.g. \"02:00\".",
+            "every" => $"Use one of {string.Join(", ", SchedulePresets.AllowedHourIntervals.Select(h => $"\"{h}h\""))}.",
+            "weekly" => "Write a day and time, e.g. \"monday 02:00\".",
+            _ => "Write an ISO 8601 date and time, e.g. \"2026-12-01T02:00\".",
+        };
+        s.Problem(kind, $"\"{value}\" is not understood.", fix);
+        return null;
+    }
+
+    /// <summary>ISO 8601; without an offset the time is read in the schedule's time zone.</summary>
+    public static bool TryParseMoment(string text, TimeZoneInfo zone, out DateTimeOffset moment)
+    {
+        moment = default;
+        var hasOffset = text.EndsWith('Z') || Regex.IsMatch(text, @"[+-]\d\d:?\d\d$");
+        if (hasOffset)
+            return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out moment);
+        if (!DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out var local)) return false;
+        local = DateTime.SpecifyKind(local, DateTimeKind.Unspecified);
+        if (zone.IsInvalidTime(local)) local = local.AddHours(1); // a time inside a DST gap means the moment the clock jumps
+        moment = new DateTimeOffset(local, zone.GetUtcOffset(local));
+        return true;
+    }
+
+    private static string Resolve(string baseDir, string path) =>
+        Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(baseDir, path));
+
+    private static string FirstSentence(string message)
+    {
+        var i = message.IndexOf(" Path:", StringComparison.Ordinal);
+        return i > 0 ? message[..i] : message;
+    }
+
+    private static TResult Let<T, TResult>(this T value, Func<T, TResult> f) => f(value);
+}

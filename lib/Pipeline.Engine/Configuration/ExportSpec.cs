@@ -1,0 +1,100 @@
+namespace Pipeline.Engine.Configuration;
+
+public enum OutputFormat { Csv, Tsv }
+
+public enum OutputCompression { Gzip, None }
+
+public enum ExportMode { Full, Incremental }
+
+/// <summary>What happens to a row that cannot be parsed (wrong column count, bad quoting, bad timestamp).</summary>
+public enum MalformedRowPolicy { Fail, Skip }
+
+public enum SourceFormat { Auto, Csv, Parquet }
+
+/// <summary>One output column: a source column, written under a header name.</summary>
+public sealed record OutputField(string Source, string Header);
+
+/// <summary>Where the audience snapshot lives and how to read it.</summary>
+public sealed record SourceSpec
+{
+    /// <summary>A file, or a folder of files (read in ordinal name order).</summary>
+    public required string Path { get; init; }
+    public SourceFormat Format { get; init; } = SourceFormat.Auto;
+    public string IdColumn { get; init; } = "profileId";
+    public string SegmentsColumn { get; init; } = "segments";
+    public char SegmentsSeparator { get; init; } = ';';
+    public string UpdatedAtColumn { get; init; } = "updatedAt";
+    public char Delimiter { get; init; } = ',';
+}
+
+/// <summary>How output rows are written.</summary>
+public sealed record FormatSpec
+{
+    public OutputFormat Format { get; init; } = OutputFormat.Csv;
+    public OutputCompression Compression { get; init; } = OutputCompression.Gzip;
+    public bool Header { get; init; } = true;
+    public string LineEnding { get; init; } = "\n";
+    /// <summary>Prefix cells starting with = + - @ (or tab/CR) with a quote so spreadsheets don't run them as formulas.</summary>
+    public bool FormulaProtection { get; init; }
+
+    public char Delimiter => Format == OutputFormat.Tsv ? '\t' : ',';
+
+    public string Extension => (Format == OutputFormat.Tsv ? ".txt" : ".csv") + (Compression == OutputCompression.Gzip ? ".gz" : "");
+
+    public string ContentType => Format == OutputFormat.Tsv ? "text/tab-separated-values; charset=utf-8" : "text/csv; charset=utf-8";
+}
+
+/// <summary>
+/// Everything one export run needs to know, frozen when the run is created so that a resumed
+/// run produces the same bytes even if pipeline.json changed in between.
+/// </summary>
+public sealed record ExportSpec
+{
+    public required string ActivationId { get; init; }
+    public required SourceSpec Source { get; init; }
+    public required string SegmentId { get; init; }
+    public required IReadOnlyList<OutputField> Fields { get; init; }
+    public FormatSpec Output { get; init; } = new();
+    public required DestinationSpec Destination { get; init; }
+    /// <summary>Object-name template; see <see cref="Formatting.FileNameTemplate"/>.</summary>
+    public string FileName { get; init; } = FileNameDefaults.Template;
+    public long MaxFileSize { get; init; } = FileNameDefaults.DefaultMaxFileSize;
+    public ExportMode Mode { get; init; } = ExportMode.Full;
+    public MalformedRowPolicy OnMalformedRow { get; init; } = MalformedRowPolicy.Fail;
+    public TuningSpec Tuning { get; init; } = new();
+}
+
+public static class FileNameDefaults
+{
+    public const string Template = "{activation}_{runTime:yyyyMMdd'T'HHmm'Z'}_{index:3}";
+    public const long DefaultMaxFileSize = 1_000_000_000_000; // 1 TB, as S3 delivery allows
+    public const long MinPartSize = 5 * ByteSize.MiB;
+    public const long MaxPartSize = 5 * ByteSize.GiB;
+    public const int MaxParts = 10_000;
+    public const long MaxObjectSize = 5 * ByteSize.TiB;
+}
+
+/// <summary>Where files go. Local folders today; S3 in a later adapter.</summary>
+public sealed record DestinationSpec
+{
+    public required string Name { get; init; }
+    public required string Type { get; init; }
+    /// <summary>Local: the folder. S3: the bucket.</summary>
+    public required string Location { get; init; }
+    /// <summary>Key prefix under the destination, "" or ending with '/'.</summary>
+    public string Prefix { get; init; } = "";
+    public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>Knobs chosen by measurement (see bench/README.md); rarely changed.</summary>
+public sealed record TuningSpec
+{
+    /// <summary>Raw source bytes per chunk; bounds memory per worker.</summary>
+    public long ChunkSize { get; init; } = 8 * ByteSize.MiB;
+    /// <summary>Chunks built at once; 0 = one per core.</summary>
+    public int Parallelism { get; init; }
+    public long PartSize { get; init; } = 8 * ByteSize.MiB;
+    public System.IO.Compression.CompressionLevel CompressionLevel { get; init; } = System.IO.Compression.CompressionLevel.Fastest;
+
+    public int EffectiveParallelism => Parallelism > 0 ? Parallelism : Environment.ProcessorCount;
+}

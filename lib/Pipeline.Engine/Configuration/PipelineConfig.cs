@@ -1,0 +1,21 @@
+using Pipeline.Engine.Scheduling;
+
+namespace Pipeline.Engine.Configuration;
+
+/// <summary>A segment activation: which members to send where, in which shape, and when.</summary>
+public sealed record SegmentActivation(string Id, bool Enabled, ExportSpec Spec, ExportSchedule Schedule);
+
+/// <summary>A loaded, validated pipeline.json. Relative paths are already resolved against the file's folder.</summary>
+public sealed record PipelineConfig
+{
+    public required string FilePath { get; init; }
+    /// <summary>SQLite file holding schedules, runs, chunk and part state.</summary>
+    public required string StatePath { get; init; }
+    /// <summary>Folder where built chunks wait until their file is delivered.</summary>
+    public required string StagingPath { get; init; }
+    public required IReadOnlyDictionary<string, SourceSpec> Sources { get; init; }
+    public required IReadOnlyDictionary<string, DestinationSpec> Destinations { get; init; }
+    public required IReadOnlyList<SegmentActivation> Activations { get; init; }
+
+    public SegmentActivation? FindActivation(string id) => Activations.FirstOrDefault(a => a.Id == id);
+}

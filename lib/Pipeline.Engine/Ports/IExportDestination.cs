@@ -1,0 +1,42 @@
+namespace Pipeline.Engine.Ports;
+
+/// <summary>A part that has reached the destination: what completion needs to stitch the file together.</summary>
+public sealed record PartReceipt(int PartNumber, long Offset, long Length, string ETag, string Sha256Base64);
+
+/// <summary>Object metadata set when a file is started.</summary>
+public sealed record ObjectProperties(string ContentType, string? ContentEncoding);
+
+/// <summary>
+/// Where export files are delivered, with multipart semantics: a file is started, its parts arrive in any
+/// order (possibly twice, with identical bytes), and it becomes visible under its name only when completed.
+/// A local folder, or an S3 bucket.
+/// </summary>
+public interface IExportDestination
+{
+    /// <summary>A human-readable location for messages, e.g. "/data/out/vip/" or "s3://bucket/prefix/".</summary>
+    string Describe(string key);
+
+    Task<string> StartFileAsync(string key, ObjectProperties properties, CancellationToken cancellationToken);
+
+    Task<PartReceipt> UploadPartAsync(string key, string uploadId, int partNumber, long offset, ReadOnlyMemory<byte> content, CancellationToken cancellationToken);
+
+    /// <summary>Publishes the file. Completing an already completed upload with the same parts succeeds.</summary>
+    Task CompleteFileAsync(string key, string uploadId, IReadOnlyList<PartReceipt> parts, long length, CancellationToken cancellationToken);
+
+    /// <summary>Discards an unfinished upload; nothing becomes visible. Aborting an unknown upload succeeds.</summary>
+    Task AbortFileAsync(string key, string uploadId, CancellationToken cancellationToken);
+
+    /// <summary>Writes a small object (the manifest) in one request, all or nothing.</summary>
+    Task PutObjectAsync(string key, ReadOnlyMemory<byte> content, ObjectProperties properties, CancellationToken cancellationToken);
+
+    Task<bool> ExistsAsync(string key, CancellationToken cancellationToken);
+}
+
+/// <summary>Opens destinations by their spec; adapters register themselves by type ("local", "s3").</summary>
+public interface IDestinationFactory
+{
+    IExportDestination Open(Configuration.DestinationSpec spec);
+}
+
+/// <summary>An error a user can fix at the destination (no space, no permission, wrong bucket).</summary>
+public sealed class DestinationException(string message, Exception? inner = null) : Exception(message, inner);

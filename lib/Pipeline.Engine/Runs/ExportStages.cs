@@ -1,0 +1,351 @@
+using System.Buffers;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Pipeline.Engine.Building;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Formatting;
+using Pipeline.Engine.Manifests;
+using Pipeline.Engine.Ports;
+using Pipeline.Engine.Sources;
+
+namespace Pipeline.Engine.Runs;
+
+/// <summary>
+/// The stage handlers: PlanExport, BuildSlice, AssembleFiles, UploadPart, CompleteExport. Each is
+/// at-least-once safe: it checks recorded state first, so a message delivered twice, or a process
+/// killed at any line and restarted, ends with the same bytes and one manifest.
+/// </summary>
+public sealed partial class ExportStages
+{
+    private readonly IRunStore _store;
+    private readonly IStagingStore _staging;
+    private readonly IDestinationFactory _destinations;
+    private readonly IWorkQueue _queue;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly SliceBuilder _builder;
+
+    public ExportStages(IRunStore store, IStagingStore staging, IDestinationFactory destinations, IWorkQueue queue,
+        TimeProvider time, ILogger<ExportStages> logger, ExportProgress? progress = null, int buildParallelism = 0)
+    {
+        _store = store;
+        _staging = staging;
+        _destinations = destinations;
+        _queue = queue;
+        _time = time;
+        _logger = logger;
+        Progress = progress ?? new ExportProgress();
+        var slots = buildParallelism > 0 ? buildParallelism : Environment.ProcessorCount;
+        _builder = new SliceBuilder(staging, store, Progress, new SemaphoreSlim(slots, slots));
+    }
+
+    public ExportProgress Progress { get; }
+
+    /// <summary>Runs one message. Problems the user must fix fail the run at once; anything else is thrown so the queue retries.</summary>
+    public async Task HandleAsync(StageMessage message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            switch (message)
+            {
+                case PlanExport m: await PlanAsync(m, cancellationToken); break;
+                case BuildSlice m: await BuildSliceAsync(m, cancellationToken); break;
+                case AssembleFiles m: await AssembleAsync(m, cancellationToken); break;
+                case UploadPart m: await UploadPartAsync(m, cancellationToken); break;
+                case CompleteExport m: await CompleteAsync(m, cancellationToken); break;
+                default: throw new ArgumentException($"Unknown stage message {message.GetType().Name}.", nameof(message));
+            }
+        }
+        catch (Exception e) when (IsPermanent(e) && !cancellationToken.IsCancellationRequested)
+        {
+            await FailRunAsync(message.RunId, e.Message, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Errors that retrying cannot fix: bad data, bad config, a destination that refuses us.</summary>
+    public static bool IsPermanent(Exception e) =>
+        e is SourceException or MalformedRowException or ConfigException or DestinationException;
+
+    /// <summary>Fails the run (after retries ran out, or for a permanent error): aborts its uploads and deletes its staging.</summary>
+    public async Task FailRunAsync(string runId, string error, CancellationToken cancellationToken)
+    {
+        var run = await _store.GetRunAsync(runId, cancellationToken);
+        if (run is null) return;
+        if (!await _store.TryMarkFailedAsync(runId, error, _time.GetUtcNow(), cancellationToken)) return;
+        Log.RunFailed(_logger, runId, run.ActivationId, error);
+        var assembly = await _store.GetDocumentAsync<AssemblyPlan>(runId, Documents.Assembly, cancellationToken);
+        if (assembly is not null)
+        {
+            var destination = _destinations.Open(run.Spec.Destination);
+            foreach (var file in assembly.Files)
+            {
+                try { await destination.AbortFileAsync(file.Key, file.UploadId, cancellationToken); }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    Log.AbortFailed(_logger, runId, file.Key, e.Message);
+                }
+            }
+        }
+        await _staging.DeletePrefixAsync(StagingKeys.RunPrefix(runId), cancellationToken);
+    }
+
+    private async Task<ExportRun?> RunInAsync(string runId, RunStatus status, CancellationToken cancellationToken)
+    {
+        var run = await _store.GetRunAsync(runId, cancellationToken);
+        // A duplicate or late message for a run that has moved on: nothing to do.
+        return run?.Status == status ? run : null;
+    }
+
+    private async Task PlanAsync(PlanExport message, CancellationToken cancellationToken)
+    {
+        if (await RunInAsync(message.RunId, RunStatus.Planning, cancellationToken) is not { } run) return;
+        var files = SourceCatalog.ListFiles(run.Spec.Source);
+        // Fail fast on an unknown field or missing column, before any chunk is built.
+        var columns = await SourceReaders.ReadColumnsAsync(files[0], run.Spec.Source, cancellationToken);
+        _ = ColumnBinding.Create(columns, run.Spec, files[0].Path);
+        var plan = await _store.SetOnceAsync(run.RunId, Documents.Plan,
+            new ExportPlan(files.Select((f, i) => new SlicePlan(i, f.Path, f.Length, f.Format, f.Gzip)).ToList(), _time.GetUtcNow()), cancellationToken);
+        Log.Planned(_logger, run.RunId, run.ActivationId, plan.Slices.Count, plan.Slices.Sum(s => s.Length));
+        await _store.TryTransitionAsync(run.RunId, RunStatus.Planning, RunStatus.Building, cancellationToken);
+        await _queue.EnqueueAsync(plan.Slices.Select(s => (StageMessage)new BuildSlice(run.RunId, s.Index)).ToList(), cancellationToken);
+    }
+
+    private async Task BuildSliceAsync(BuildSlice message, CancellationToken cancellationToken)
+    {
+        if (await RunInAsync(message.RunId, RunStatus.Building, cancellationToken) is not { } run) return;
+        var plan = await RequireAsync<ExportPlan>(run.RunId, Documents.Plan, cancellationToken);
+        var done = await _store.ListDoneSlicesAsync(run.RunId, cancellationToken);
+        var slicesDone = done.Count;
+        if (!done.Contains(message.Slice))
+        {
+            var slice = plan.Slices[message.Slice];
+            var chunkCount = await _builder.BuildAsync(run, slice, cancellationToken);
+            var recorded = (await _store.ListChunksAsync(run.RunId, cancellationToken)).Count(c => c.Slice == slice.Index);
+            if (recorded != chunkCount)
+                throw new InvalidOperationException($"Slice {slice.Index} of run {run.RunId} read {chunkCount} chunks but {recorded} are recorded.");
+            slicesDone = await _store.RecordSliceDoneAsync(run.RunId, slice.Index, chunkCount, cancellationToken);
+            Log.SliceBuilt(_logger, run.RunId, slice.Index, chunkCount);
+        }
+        // The last slice to finish moves the run on; the conditional transition lets exactly one do it.
+        if (slicesDone == plan.Slices.Count && await _store.TryTransitionAsync(run.RunId, RunStatus.Building, RunStatus.Assembling, cancellationToken))
+            await _queue.EnqueueAsync([new AssembleFiles(run.RunId)], cancellationToken);
+    }
+
+    private async Task AssembleAsync(AssembleFiles message, CancellationToken cancellationToken)
+    {
+        if (await RunInAsync(message.RunId, RunStatus.Assembling, cancellationToken) is not { } run) return;
+        var assembly = await _store.GetDocumentAsync<AssemblyPlan>(run.RunId, Documents.Assembly, cancellationToken)
+                       ?? await PlanFilesAsync(run, cancellationToken);
+        var recorded = (await _store.ListPartsAsync(run.RunId, cancellationToken)).Select(p => (p.File, p.Receipt.PartNumber)).ToHashSet();
+        var parts = assembly.Files
+            .SelectMany(f => Enumerable.Range(1, f.PartCount).Select(p => (f.Index, Part: p)))
+            .Where(p => !recorded.Contains(p))
+            .Select(p => (StageMessage)new UploadPart(run.RunId, p.Index, p.Part))
+            .ToList();
+        await _store.TryTransitionAsync(run.RunId, RunStatus.Assembling, RunStatus.Uploading, cancellationToken);
+        if (parts.Count > 0) await _queue.EnqueueAsync(parts, cancellationToken);
+        else if (await _store.TryTransitionAsync(run.RunId, RunStatus.Uploading, RunStatus.Completing, cancellationToken))
+            await _queue.EnqueueAsync([new CompleteExport(run.RunId)], cancellationToken);
+    }
+
+    private async Task<AssemblyPlan> PlanFilesAsync(ExportRun run, CancellationToken cancellationToken)
+    {
+        var spec = run.Spec;
+        var chunks = (await _store.ListChunksAsync(run.RunId, cancellationToken)).OrderBy(c => c.Slice).ThenBy(c => c.Seq).ToList();
+        var header = BuildHeader(spec);
+        var headerKey = StagingKeys.Header(run.RunId);
+        if (header.Length > 0) await _staging.WriteAsync(headerKey, header, cancellationToken);
+
+        // Files hold whole chunks, in source order, up to the split size (a file is never empty of its header).
+        var groups = new List<List<ChunkRecord>> { new() };
+        long size = header.Length;
+        foreach (var chunk in chunks.Where(c => c.Bytes > 0))
+        {
+            if (groups[^1].Count > 0 && size + chunk.Bytes > spec.MaxFileSize)
+            {
+                groups.Add([]);
+                size = header.Length;
+            }
+            groups[^1].Add(chunk);
+            size += chunk.Bytes;
+        }
+
+        var template = FileNameTemplate.Parse(spec.FileName);
+        var destination = _destinations.Open(spec.Destination);
+        var properties = new ObjectProperties(spec.Output.ContentType, spec.Output.Compression == OutputCompression.Gzip ? "gzip" : null);
+        var files = new List<FilePlan>();
+        for (var i = 0; i < groups.Count; i++)
+        {
+            var segments = new List<FileSegment>();
+            if (header.Length > 0) segments.Add(new FileSegment(headerKey, header.Length));
+            segments.AddRange(groups[i].Select(c => new FileSegment(c.StagingKey!, c.Bytes)));
+            var length = segments.Sum(s => s.Length);
+            var key = spec.Destination.Prefix + template.Render(run.ActivationId, spec.SegmentId, run.RunId, run.Slot, i + 1, spec.Output.Extension);
+            var sha = await HashAsync(segments, cancellationToken);
+            var partSize = ChoosePartSize(length, spec.Tuning.PartSize);
+            var partCount = (int)Math.Max(1, (length + partSize - 1) / partSize);
+            var uploadId = await destination.StartFileAsync(key, properties, cancellationToken);
+            files.Add(new FilePlan(i + 1, key, uploadId, length, groups[i].Sum(c => c.RowsWritten), sha, segments, partSize, partCount));
+        }
+        var proposed = new AssemblyPlan(files, chunks.Sum(c => c.RowsRead), chunks.Sum(c => c.RowsSkipped), chunks.Select(c => c.FirstSkipped).FirstOrDefault(s => s is not null));
+        var stored = await _store.SetOnceAsync(run.RunId, Documents.Assembly, proposed, cancellationToken);
+        if (!stored.Files.Select(f => f.UploadId).SequenceEqual(files.Select(f => f.UploadId)))
+        {
+            // Another attempt recorded its uploads first; ours must not linger at the destination.
+            foreach (var f in files) await destination.AbortFileAsync(f.Key, f.UploadId, cancellationToken);
+        }
+        Log.Assembled(_logger, run.RunId, stored.Files.Count, stored.Files.Sum(f => f.PartCount), stored.Files.Sum(f => f.Length));
+        return stored;
+    }
+
+    /// <summary>The configured part size, grown (in whole MiB) so a file never needs more than 10,000 parts.</summary>
+    public static long ChoosePartSize(long fileLength, long configured)
+    {
+        var size = Math.Max(configured, FileNameDefaults.MinPartSize);
+        var needed = (fileLength + FileNameDefaults.MaxParts - 1) / FileNameDefaults.MaxParts;
+        if (needed > size) size = (needed + ByteSize.MiB - 1) / ByteSize.MiB * ByteSize.MiB;
+        return size;
+    }
+
+    private static byte[] BuildHeader(ExportSpec spec)
+    {
+        if (!spec.Output.Header && spec.Output.Compression == OutputCompression.None) return [];
+        using var buffer = new MemoryStream();
+        using var rows = new DelimitedRowWriter(spec.Output with { FormulaProtection = false });
+        Stream sink = spec.Output.Compression == OutputCompression.Gzip ? new GZipStream(buffer, spec.Tuning.CompressionLevel, leaveOpen: true) : buffer;
+        rows.Reset(sink);
+        if (spec.Output.Header)
+        {
+            foreach (var field in spec.Fields) rows.WriteField(field.Header);
+            rows.EndRow();
+        }
+        rows.Flush();
+        if (sink != buffer) sink.Dispose(); // without a header this is an empty gzip member: the file stays valid gzip
+        return buffer.ToArray();
+    }
+
+    private async Task<string> HashAsync(IReadOnlyList<FileSegment> segments, CancellationToken cancellationToken)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            foreach (var segment in segments)
+            {
+                await using var stream = await _staging.OpenReadAsync(segment.StagingKey, 0, segment.Length, cancellationToken);
+                int read;
+                while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0) sha.AppendData(buffer, 0, read);
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    private async Task UploadPartAsync(UploadPart message, CancellationToken cancellationToken)
+    {
+        if (await RunInAsync(message.RunId, RunStatus.Uploading, cancellationToken) is not { } run) return;
+        var assembly = await RequireAsync<AssemblyPlan>(run.RunId, Documents.Assembly, cancellationToken);
+        var file = assembly.Files[message.File - 1];
+        var parts = await _store.ListPartsAsync(run.RunId, cancellationToken);
+        var total = assembly.Files.Sum(f => f.PartCount);
+        var count = parts.Count;
+        if (!parts.Any(p => p.File == message.File && p.Receipt.PartNumber == message.Part))
+        {
+            var (offset, length) = file.PartRange(message.Part);
+            var buffer = ArrayPool<byte>.Shared.Rent((int)length);
+            try
+            {
+                await ReadRangeAsync(file.Segments, offset, buffer.AsMemory(0, (int)length), cancellationToken);
+                var destination = _destinations.Open(run.Spec.Destination);
+                var receipt = await destination.UploadPartAsync(file.Key, file.UploadId, message.Part, offset, buffer.AsMemory(0, (int)length), cancellationToken);
+                count = await _store.RecordPartAsync(run.RunId, new PartRecord(file.Index, receipt), cancellationToken);
+                Progress.PartDelivered(length);
+                Log.PartUploaded(_logger, run.RunId, file.Key, message.Part, length);
+            }
+            finally { ArrayPool<byte>.Shared.Return(buffer); }
+        }
+        if (count == total && await _store.TryTransitionAsync(run.RunId, RunStatus.Uploading, RunStatus.Completing, cancellationToken))
+            await _queue.EnqueueAsync([new CompleteExport(run.RunId)], cancellationToken);
+    }
+
+    /// <summary>Reads [offset, offset+length) of the file formed by concatenating its staged segments.</summary>
+    private async Task ReadRangeAsync(IReadOnlyList<FileSegment> segments, long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        long segmentStart = 0;
+        foreach (var segment in segments)
+        {
+            var segmentEnd = segmentStart + segment.Length;
+            if (destination.Length == 0) break;
+            if (offset < segmentEnd)
+            {
+                var from = offset - segmentStart;
+                var take = (int)Math.Min(destination.Length, segment.Length - from);
+                await using var stream = await _staging.OpenReadAsync(segment.StagingKey, from, take, cancellationToken);
+                await stream.ReadExactlyAsync(destination[..take], cancellationToken);
+                destination = destination[take..];
+                offset += take;
+            }
+            segmentStart = segmentEnd;
+        }
+        if (destination.Length > 0) throw new InvalidOperationException("A part reaches past the end of its staged file.");
+    }
+
+    private async Task CompleteAsync(CompleteExport message, CancellationToken cancellationToken)
+    {
+        if (await RunInAsync(message.RunId, RunStatus.Completing, cancellationToken) is not { } run) return;
+        var assembly = await RequireAsync<AssemblyPlan>(run.RunId, Documents.Assembly, cancellationToken);
+        var parts = await _store.ListPartsAsync(run.RunId, cancellationToken);
+        var destination = _destinations.Open(run.Spec.Destination);
+        foreach (var file in assembly.Files)
+        {
+            var receipts = parts.Where(p => p.File == file.Index).Select(p => p.Receipt).OrderBy(r => r.PartNumber).ToList();
+            if (receipts.Count != file.PartCount)
+                throw new InvalidOperationException($"File {file.Key} of run {run.RunId} has {receipts.Count} of {file.PartCount} parts recorded.");
+            await destination.CompleteFileAsync(file.Key, file.UploadId, receipts, file.Length, cancellationToken);
+        }
+        // The manifest goes last: its presence tells consumers every listed file is complete.
+        var completedAt = _time.GetUtcNow();
+        var manifestKey = RunManifest.KeyFor(run);
+        var manifest = RunManifest.Create(run, assembly, completedAt);
+        await destination.PutObjectAsync(manifestKey, manifest.ToUtf8(), new ObjectProperties("application/json", null), cancellationToken);
+        await _store.MarkSucceededAsync(run.RunId, manifestKey, completedAt, cancellationToken);
+        await _staging.DeletePrefixAsync(StagingKeys.RunPrefix(run.RunId), cancellationToken);
+        Log.RunSucceeded(_logger, run.RunId, run.ActivationId, manifest.Totals.Files, manifest.Totals.Rows, manifest.Totals.Bytes);
+    }
+
+    private async Task<T> RequireAsync<T>(string runId, string name, CancellationToken cancellationToken) where T : class =>
+        await _store.GetDocumentAsync<T>(runId, name, cancellationToken)
+        ?? throw new InvalidOperationException($"Run {runId} has no recorded {name}.");
+
+    /// <summary>Names of the set-once documents a run keeps.</summary>
+    public static class Documents
+    {
+        public const string Plan = "plan";
+        public const string Assembly = "assembly";
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Run {RunId} ({ActivationId}) planned: {Slices} source file(s), {Bytes} bytes")]
+        public static partial void Planned(ILogger logger, string runId, string activationId, int slices, long bytes);
+
+        [LoggerMessage(2, LogLevel.Debug, "Run {RunId} slice {Slice} built in {Chunks} chunk(s)")]
+        public static partial void SliceBuilt(ILogger logger, string runId, int slice, int chunks);
+
+        [LoggerMessage(3, LogLevel.Information, "Run {RunId} assembled: {Files} file(s), {Parts} part(s), {Bytes} bytes")]
+        public static partial void Assembled(ILogger logger, string runId, int files, int parts, long bytes);
+
+        [LoggerMessage(4, LogLevel.Debug, "Run {RunId} file {Key} part {Part} delivered ({Bytes} bytes)")]
+        public static partial void PartUploaded(ILogger logger, string runId, string key, int part, long bytes);
+
+        [LoggerMessage(5, LogLevel.Information, "Run {RunId} ({ActivationId}) succeeded: {Files} file(s), {Rows} rows, {Bytes} bytes")]
+        public static partial void RunSucceeded(ILogger logger, string runId, string activationId, int files, long rows, long bytes);
+
+        [LoggerMessage(6, LogLevel.Error, "Run {RunId} ({ActivationId}) failed: {Error}")]
+        public static partial void RunFailed(ILogger logger, string runId, string activationId, string error);
+
+        [LoggerMessage(7, LogLevel.Warning, "Run {RunId}: aborting the upload of {Key} failed: {Error}")]
+        public static partial void AbortFailed(ILogger logger, string runId, string key, string error);
+    }
+}

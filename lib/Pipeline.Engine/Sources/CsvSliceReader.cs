@@ -1,0 +1,265 @@
+using System.Buffers;
+using System.IO.Compression;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Pipeline.Engine.Building;
+
+namespace Pipeline.Engine.Sources;
+
+/// <summary>
+/// Streams a CSV or CSV.gz file and cuts it into chunks of about <c>chunkSize</c> bytes at record
+/// boundaries. This single reader only finds boundaries (quote-aware, vectorized); parsing,
+/// filtering and compression happen in the chunk workers, in parallel.
+/// </summary>
+public sealed class CsvSliceReader : ISliceReader
+{
+    // A record this long almost always means an unterminated quote swallowed the rest of the file.
+    private const int MaxRecordBytes = 64 * 1024 * 1024;
+    private static readonly byte[] Utf8Bom = [0xEF, 0xBB, 0xBF];
+
+    private readonly SourceFile _source;
+    private readonly Stream _stream;
+    private readonly FileStream _file;
+    private readonly byte _delimiter;
+    private readonly int _chunkSize;
+    private byte[] _carry;
+    private int _carryLength;
+    private long _nextLine;
+    private bool _eof;
+
+    private CsvSliceReader(SourceFile file, FileStream raw, Stream stream, byte delimiter, int chunkSize)
+    {
+        _file = raw;
+        _source = file;
+        _stream = stream;
+        _delimiter = delimiter;
+        _chunkSize = chunkSize;
+        _carry = ArrayPool<byte>.Shared.Rent(chunkSize + 1024 * 1024);
+    }
+
+    public IReadOnlyList<string> Columns { get; private set; } = [];
+
+    /// <summary>How far into the file (compressed bytes for .gz) reading has got; for estimates.</summary>
+    public long FileBytesRead => _file.Position;
+
+    public static async Task<CsvSliceReader> OpenAsync(SourceFile file, char delimiter, long chunkSize, CancellationToken cancellationToken)
+    {
+        FileStream raw;
+        try
+        {
+            raw = new FileStream(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SourceException($"Cannot open {file.Path}: {e.Message}", e);
+        }
+        Stream stream = file.Gzip ? new BufferedStream(new GZipStream(raw, CompressionMode.Decompress), 1 << 16) : raw;
+        var reader = new CsvSliceReader(file, raw, stream, (byte)delimiter, (int)Math.Min(chunkSize, 512L * 1024 * 1024));
+        try
+        {
+            await reader.ReadHeaderAsync(cancellationToken);
+        }
+        catch
+        {
+            reader.Dispose();
+            throw;
+        }
+        return reader;
+    }
+
+    private async Task ReadHeaderAsync(CancellationToken cancellationToken)
+    {
+        int end;
+        var newlines = 0;
+        while ((end = CsvRecordParser.FindRecordEnd(_carry.AsSpan(0, _carryLength), 0, out newlines)) < 0 && !_eof)
+        {
+            if (_carryLength == _carry.Length) Grow(_carryLength + 1);
+            await FillAsync(_carry.Length, cancellationToken);
+        }
+        if (_carryLength == 0) throw new SourceException($"{_source.Path} is empty: a header row with the column names is required.");
+        if (end < 0) end = _carryLength;
+        var start = _carry.AsSpan(0, _carryLength).StartsWith(Utf8Bom) ? Utf8Bom.Length : 0;
+        var header = _carry.AsSpan(start, end - start);
+        if (header.Length > 0 && header[^1] == (byte)'\r') header = header[..^1];
+        var fields = new CsvField[4096];
+        var count = CsvRecordParser.Parse(header, _delimiter, fields, out var error);
+        if (count < 0) throw new MalformedRowException(_source.Path, 1, "the header row is malformed: " + error);
+        if (count > fields.Length) throw new SourceException($"{_source.Path}: the header has {count} columns; at most {fields.Length} are supported.");
+        var scratch = Array.Empty<byte>();
+        var names = new string[count];
+        for (var i = 0; i < count; i++) names[i] = Encoding.UTF8.GetString(CsvRecordParser.Value(header, fields[i], ref scratch)).Trim();
+        Columns = names;
+        _nextLine = 2 + newlines;
+        var consumed = Math.Min(end + 1, _carryLength);
+        Buffer.BlockCopy(_carry, consumed, _carry, 0, _carryLength - consumed);
+        _carryLength -= consumed;
+    }
+
+    public async IAsyncEnumerable<ISourceChunk> ReadChunksAsync(Func<int, bool> skip, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var seq = 0;
+        while (true)
+        {
+            await FillAsync(_chunkSize, cancellationToken);
+            if (_carryLength == 0 && _eof) yield break;
+            int cut;
+            if (_eof)
+            {
+                cut = _carryLength;
+            }
+            else
+            {
+                cut = CsvRecordParser.LastRecordBoundary(_carry.AsSpan(0, _carryLength));
+                if (cut == 0)
+                {
+                    // One record is bigger than the buffer: read more of it.
+                    if (_carryLength >= MaxRecordBytes)
+                        throw new MalformedRowException(_source.Path, _nextLine, $"a record is longer than {MaxRecordBytes / (1024 * 1024)} MiB; this usually means a quote is never closed");
+                    Grow(_carry.Length * 2);
+                    await FillAsync(_carry.Length, cancellationToken);
+                    continue;
+                }
+            }
+
+            var next = ArrayPool<byte>.Shared.Rent(_carry.Length);
+            var rest = _carryLength - cut;
+            Buffer.BlockCopy(_carry, cut, next, 0, rest);
+            var chunkBuffer = _carry;
+            var chunkLength = cut;
+            var firstLine = _nextLine;
+            var lines = chunkBuffer.AsSpan(0, chunkLength).Count((byte)'\n');
+            _nextLine += lines;
+            _carry = next;
+            _carryLength = rest;
+
+            if (_eof && chunkLength > 0 && chunkBuffer[chunkLength - 1] != (byte)'\n')
+            {
+                // Terminate the last record so every record in a chunk ends with '\n'.
+                if (chunkLength == chunkBuffer.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent(chunkLength + 1);
+                    Buffer.BlockCopy(chunkBuffer, 0, bigger, 0, chunkLength);
+                    ArrayPool<byte>.Shared.Return(chunkBuffer);
+                    chunkBuffer = bigger;
+                }
+                chunkBuffer[chunkLength++] = (byte)'\n';
+            }
+
+            var current = seq++;
+            if (skip(current))
+            {
+                ArrayPool<byte>.Shared.Return(chunkBuffer);
+                continue;
+            }
+            yield return new CsvChunk(current, chunkBuffer, chunkLength, firstLine, _delimiter, Columns.Count);
+        }
+    }
+
+    private async Task FillAsync(int target, CancellationToken cancellationToken)
+    {
+        target = Math.Min(target, _carry.Length);
+        while (!_eof && _carryLength < target)
+        {
+            int read;
+            try
+            {
+                read = await _stream.ReadAsync(_carry.AsMemory(_carryLength, _carry.Length - _carryLength), cancellationToken);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new SourceException($"{_source.Path} is not valid gzip data near line {_nextLine}: {e.Message}", e);
+            }
+            if (read == 0) _eof = true;
+            _carryLength += read;
+        }
+    }
+
+    private void Grow(int minimum)
+    {
+        var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(minimum, _carry.Length * 2));
+        Buffer.BlockCopy(_carry, 0, bigger, 0, _carryLength);
+        ArrayPool<byte>.Shared.Return(_carry);
+        _carry = bigger;
+    }
+
+    public void Dispose()
+    {
+        _stream.Dispose();
+        if (_carry.Length > 0) ArrayPool<byte>.Shared.Return(_carry);
+        _carry = [];
+    }
+}
+
+/// <summary>Complete CSV records, every one ending with '\n', with the line number of the first.</summary>
+internal sealed class CsvChunk(int seq, byte[] buffer, int length, long firstLine, byte delimiter, int columnCount) : ISourceChunk
+{
+    private byte[]? _buffer = buffer;
+
+    public int Seq { get; } = seq;
+
+    public long SourceBytes => length;
+
+    public ValueTask LoadAsync(ColumnBinding binding, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    public void Write(ChunkWriter writer)
+    {
+        var data = _buffer.AsSpan(0, length);
+        var binding = writer.Binding;
+        var selection = writer.Selection;
+        var fields = ArrayPool<CsvField>.Shared.Rent(columnCount + 1);
+        var scratch = new byte[1024]; // grows for long quoted values
+        try
+        {
+            var line = firstLine;
+            var position = 0;
+            while (position < data.Length)
+            {
+                var end = CsvRecordParser.FindRecordEnd(data, position, out var inside);
+                var recordLine = line;
+                if (end < 0)
+                {
+                    writer.RowsRead++;
+                    writer.Malformed(recordLine, "a quoted field is never closed (the file ends inside quotes)");
+                    break;
+                }
+                var record = data[position..end];
+                position = end + 1;
+                line += 1 + inside;
+                if (record.Length > 0 && record[^1] == (byte)'\r') record = record[..^1];
+                if (record.IsEmpty) continue; // blank lines carry no row
+
+                writer.RowsRead++;
+                var count = CsvRecordParser.Parse(record, delimiter, fields.AsSpan(0, columnCount + 1), out var error);
+                if (count < 0) { writer.Malformed(recordLine, error!); continue; }
+                if (count != columnCount) { writer.Malformed(recordLine, $"has {count} columns, the header has {columnCount}"); continue; }
+
+                if (fields[binding.Id].Length == 0) { writer.Malformed(recordLine, "its id column is empty"); continue; }
+                if (!selection.IsMember(CsvRecordParser.Value(record, fields[binding.Segments], ref scratch))) continue;
+                if (binding.UpdatedAt >= 0)
+                {
+                    if (!selection.InWindow(CsvRecordParser.Value(record, fields[binding.UpdatedAt], ref scratch), out var inWindow))
+                    {
+                        writer.Malformed(recordLine, "its updatedAt value is not an ISO 8601 timestamp");
+                        continue;
+                    }
+                    if (!inWindow) continue;
+                }
+                var rows = writer.Rows;
+                foreach (var column in binding.Output) rows.WriteField(CsvRecordParser.Value(record, fields[column], ref scratch));
+                rows.EndRow();
+                writer.RowsWritten++;
+            }
+        }
+        finally
+        {
+            ArrayPool<CsvField>.Shared.Return(fields);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_buffer is null) return;
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = null;
+    }
+}

@@ -1,0 +1,251 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Parquet;
+using Parquet.Schema;
+using Pipeline.Engine.Building;
+
+namespace Pipeline.Engine.Sources;
+
+/// <summary>
+/// Reads a Parquet file as one chunk per row group. Decoding happens on the chunk workers, each with
+/// its own reader, and only for the columns the export uses.
+/// </summary>
+public sealed class ParquetSliceReader : ISliceReader
+{
+    private readonly SourceFile _file;
+    private readonly int _rowGroups;
+
+    private ParquetSliceReader(SourceFile file, IReadOnlyList<string> columns, int rowGroups)
+    {
+        _file = file;
+        Columns = columns;
+        _rowGroups = rowGroups;
+    }
+
+    public IReadOnlyList<string> Columns { get; }
+
+    public static async Task<ParquetSliceReader> OpenAsync(SourceFile file, CancellationToken cancellationToken)
+    {
+        await using var handle = await ParquetHandle.OpenAsync(file, cancellationToken);
+        var columns = handle.Reader.Schema.Fields.Select(f => f.Name).ToList();
+        return new ParquetSliceReader(file, columns, handle.Reader.RowGroupCount);
+    }
+
+    public async IAsyncEnumerable<ISourceChunk> ReadChunksAsync(Func<int, bool> skip, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        for (var group = 0; group < _rowGroups; group++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (skip(group)) continue;
+            yield return new ParquetChunk(_file, group);
+        }
+        await Task.CompletedTask;
+    }
+
+    public void Dispose() { }
+}
+
+/// <summary>An open Parquet file, with errors turned into messages that name the file.</summary>
+internal sealed class ParquetHandle : IAsyncDisposable
+{
+    private readonly FileStream _stream;
+
+    private ParquetHandle(FileStream stream, ParquetReader reader)
+    {
+        _stream = stream;
+        Reader = reader;
+    }
+
+    public ParquetReader Reader { get; }
+
+    public static async Task<ParquetHandle> OpenAsync(SourceFile file, CancellationToken cancellationToken)
+    {
+        FileStream stream;
+        try { stream = new FileStream(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new SourceException($"Cannot open {file.Path}: {e.Message}", e); }
+        try
+        {
+            var reader = await ParquetReader.CreateAsync(stream, new ParquetOptions(), leaveStreamOpen: true, cancellationToken);
+            return new ParquetHandle(stream, reader);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            await stream.DisposeAsync();
+            throw new SourceException($"{file.Path} is not a readable Parquet file: {e.Message}", e);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Reader.DisposeAsync();
+        await _stream.DisposeAsync();
+    }
+}
+
+/// <summary>One row group: the used columns decoded to strings (or segment lists, or timestamps).</summary>
+internal sealed class ParquetChunk(SourceFile file, int rowGroup) : ISourceChunk
+{
+    private string?[]?[] _text = [];
+    private string?[]?[]? _segmentLists;
+    private DateTime?[]? _updatedAt;
+    private long _rows;
+
+    public int Seq => rowGroup;
+
+    public long SourceBytes => 0;
+
+    public async ValueTask LoadAsync(ColumnBinding binding, CancellationToken cancellationToken)
+    {
+        await using var handle = await ParquetHandle.OpenAsync(file, cancellationToken);
+        var schema = handle.Reader.Schema;
+        using var group = handle.Reader.OpenRowGroupReader(rowGroup);
+        _rows = group.RowCount;
+        _text = new string?[]?[binding.ColumnCount];
+        foreach (var index in binding.Used)
+        {
+            var field = schema.Fields[index];
+            if (index == binding.Segments && field is ListField { Item: DataField item })
+            {
+                _segmentLists = await ReadListAsync(group, item, cancellationToken);
+                continue;
+            }
+            if (field is not DataField data || data.MaxRepetitionLevel > 0)
+                throw new SourceException($"{file.Path}: column \"{field.Name}\" is a {field.SchemaType}; only plain columns (and a list of strings for segments) can be exported.");
+            if (index == binding.UpdatedAt && data.ClrType == typeof(DateTime))
+            {
+                _updatedAt = await ReadTimesAsync(group, data, cancellationToken);
+                _text[index] = _updatedAt.Select(t => t?.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture)).ToArray();
+                continue;
+            }
+            _text[index] = await ReadAsTextAsync(group, data, file, cancellationToken);
+        }
+    }
+
+    private static async Task<string?[]> ReadAsTextAsync(ParquetRowGroupReader group, DataField field, SourceFile file, CancellationToken ct)
+    {
+        var rows = (int)group.RowCount;
+        var type = field.ClrType;
+        if (type == typeof(ReadOnlyMemory<char>) || type == typeof(string))
+        {
+            var values = new string?[rows];
+            await group.ReadAsync(field, values.AsMemory(), null, ct);
+            return values;
+        }
+        if (type == typeof(DateTime)) return (await ReadTimesAsync(group, field, ct)).Select(t => t?.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture)).ToArray();
+        if (type == typeof(int)) return Format(await ReadAsync<int>(group, field, ct));
+        if (type == typeof(long)) return Format(await ReadAsync<long>(group, field, ct));
+        if (type == typeof(short)) return Format(await ReadAsync<short>(group, field, ct));
+        if (type == typeof(double)) return Format(await ReadAsync<double>(group, field, ct));
+        if (type == typeof(float)) return Format(await ReadAsync<float>(group, field, ct));
+        if (type == typeof(decimal)) return Format(await ReadAsync<decimal>(group, field, ct));
+        if (type == typeof(bool)) return (await ReadAsync<bool>(group, field, ct)).Select(b => b is null ? null : b.Value ? "true" : "false").ToArray();
+        throw new SourceException($"{file.Path}: column \"{field.Name}\" has type {type.Name}, which cannot be exported as text.");
+    }
+
+    private static string?[] Format<T>(T?[] values) where T : struct, IFormattable =>
+        values.Select(v => v?.ToString(null, CultureInfo.InvariantCulture)).ToArray();
+
+    private static async Task<T?[]> ReadAsync<T>(ParquetRowGroupReader group, DataField field, CancellationToken ct) where T : struct
+    {
+        var result = new T?[group.RowCount];
+        if (field.IsNullable)
+        {
+            await group.ReadAsync<T>(field, result.AsMemory(), null, ct);
+            return result;
+        }
+        var plain = new T[group.RowCount];
+        await group.ReadAsync<T>(field, plain.AsMemory(), null, ct);
+        for (var i = 0; i < plain.Length; i++) result[i] = plain[i];
+        return result;
+    }
+
+    private static async Task<DateTime?[]> ReadTimesAsync(ParquetRowGroupReader group, DataField field, CancellationToken ct)
+    {
+        var times = await ReadAsync<DateTime>(group, field, ct);
+        // Timestamps adjusted to UTC come back with Kind=Utc; others are taken as UTC too (no zone is stored).
+        return times.Select(t => t is null ? (DateTime?)null : DateTime.SpecifyKind(t.Value, DateTimeKind.Utc)).ToArray();
+    }
+
+    /// <summary>A list&lt;string&gt; column, per row: null (no list), [] (empty) or its elements.</summary>
+    private static async Task<string?[]?[]> ReadListAsync(ParquetRowGroupReader group, DataField element, CancellationToken ct)
+    {
+        var slots = checked((int)group.GetMetadata(element)!.MetaData!.NumValues);
+        var raw = new ReadOnlyMemory<char>[slots];
+        var definitions = new int[slots];
+        var repetitions = new int[slots];
+        await group.ReadRawAsync<ReadOnlyMemory<char>>(element, raw, definitions, repetitions, ct);
+        var maxDefinition = element.MaxDefinitionLevel;
+        var slotDefinition = element.IsNullable ? maxDefinition - 1 : maxDefinition;
+        var emptyDefinition = slotDefinition - 1;
+        var rows = new string?[]?[group.RowCount];
+        var current = new List<string?>(8);
+        int row = -1, value = 0;
+        var isNull = false;
+        for (var s = 0; s < slots; s++)
+        {
+            if (repetitions[s] == 0)
+            {
+                if (row >= 0) rows[row] = isNull ? null : current.ToArray();
+                row++;
+                current.Clear();
+                isNull = definitions[s] < emptyDefinition;
+            }
+            if (definitions[s] == maxDefinition) current.Add(new string(raw[value++].Span));
+            else if (definitions[s] >= slotDefinition) current.Add(null);
+        }
+        if (row >= 0) rows[row] = isNull ? null : current.ToArray();
+        return rows;
+    }
+
+    public void Write(ChunkWriter writer)
+    {
+        var binding = writer.Binding;
+        var selection = writer.Selection;
+        var ids = _text[binding.Id];
+        var segmentText = _segmentLists is null ? _text[binding.Segments] : null;
+        Span<byte> small = stackalloc byte[512];
+        for (var row = 0; row < _rows; row++)
+        {
+            writer.RowsRead++;
+            var rowNumber = row + 1;
+            if (string.IsNullOrEmpty(ids?[row])) { writer.Malformed(rowNumber, $"row {rowNumber} of row group {rowGroup} has no id"); continue; }
+            bool member;
+            if (_segmentLists is not null) member = _segmentLists[row] is { } list && selection.IsMember(list);
+            else
+            {
+                var text = segmentText?[row];
+                if (string.IsNullOrEmpty(text)) continue;
+                var count = Encoding.UTF8.GetByteCount(text);
+                var bytes = count <= small.Length ? small[..count] : new byte[count];
+                Encoding.UTF8.GetBytes(text, bytes);
+                member = selection.IsMember(bytes);
+            }
+            if (!member) continue;
+            if (binding.UpdatedAt >= 0)
+            {
+                if (_updatedAt is not null)
+                {
+                    if (_updatedAt[row] is not { } t) { writer.Malformed(rowNumber, $"row {rowNumber} of row group {rowGroup} has no updatedAt"); continue; }
+                    if (!selection.InWindow(new DateTimeOffset(t, TimeSpan.Zero))) continue;
+                }
+                else
+                {
+                    var text = _text[binding.UpdatedAt]?[row] ?? "";
+                    if (!selection.InWindow(Encoding.UTF8.GetBytes(text), out var inWindow)) { writer.Malformed(rowNumber, $"row {rowNumber} of row group {rowGroup}: updatedAt is not an ISO 8601 timestamp"); continue; }
+                    if (!inWindow) continue;
+                }
+            }
+            foreach (var column in binding.Output) writer.Rows.WriteField((_text[column]?[row] ?? "").AsSpan());
+            writer.Rows.EndRow();
+            writer.RowsWritten++;
+        }
+    }
+
+    public void Dispose()
+    {
+        _text = [];
+        _segmentLists = null;
+        _updatedAt = null;
+    }
+}

@@ -1,0 +1,172 @@
+using System.Security.Cryptography;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Ports;
+
+namespace Pipeline.Local;
+
+/// <summary>
+/// Delivers files into a local folder with the same multipart discipline as S3: parts are written at
+/// their offsets into a hidden file under ".incomplete/", and completion renames it into place
+/// (same file system, atomic). Readers of the folder only ever see complete files.
+/// </summary>
+public sealed class LocalFolderDestination : IExportDestination
+{
+    public const string IncompleteFolder = ".incomplete";
+
+    private readonly string _root;
+
+    public LocalFolderDestination(string root) => _root = Path.GetFullPath(root);
+
+    public string Describe(string key) => Path.Combine(_root, key);
+
+    public Task<string> StartFileAsync(string key, ObjectProperties properties, CancellationToken cancellationToken)
+    {
+        var uploadId = Guid.NewGuid().ToString("N");
+        Guard(() =>
+        {
+            Directory.CreateDirectory(Path.Combine(_root, IncompleteFolder));
+            using var _ = new FileStream(TempPath(uploadId), FileMode.CreateNew, FileAccess.Write);
+        }, key);
+        return Task.FromResult(uploadId);
+    }
+
+    public async Task<PartReceipt> UploadPartAsync(string key, string uploadId, int partNumber, long offset, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        var temp = TempPath(uploadId);
+        if (!File.Exists(temp))
+            throw new DestinationException($"The upload of {Describe(key)} ({uploadId}) no longer exists in {Path.Combine(_root, IncompleteFolder)}; it was aborted or swept.");
+        await GuardAsync(async () =>
+        {
+            await using var stream = new FileStream(temp, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1, FileOptions.Asynchronous);
+            stream.Seek(offset, SeekOrigin.Begin);
+            await stream.WriteAsync(content, cancellationToken);
+            await stream.FlushAsync(cancellationToken);
+        }, key);
+        var sha = SHA256.HashData(content.Span);
+        return new PartReceipt(partNumber, offset, content.Length, "\"" + Convert.ToHexStringLower(sha)[..32] + "\"", Convert.ToBase64String(sha));
+    }
+
+    public async Task CompleteFileAsync(string key, string uploadId, IReadOnlyList<PartReceipt> parts, long length, CancellationToken cancellationToken)
+    {
+        var temp = TempPath(uploadId);
+        var final = FinalPath(key);
+        if (!File.Exists(temp))
+        {
+            // Completed by an earlier attempt that died before recording it.
+            if (File.Exists(final) && new FileInfo(final).Length == length) return;
+            throw new DestinationException($"Cannot complete {final}: its upload {uploadId} is gone.");
+        }
+        var actual = new FileInfo(temp).Length;
+        if (actual != length) throw new InvalidOperationException($"The upload of {final} holds {actual} bytes, expected {length}.");
+        await VerifyPartsAsync(temp, parts, cancellationToken);
+        GuardSync(() =>
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(final)!);
+            using (var handle = File.OpenHandle(temp, FileMode.Open, FileAccess.ReadWrite)) RandomAccess.FlushToDisk(handle);
+            File.Move(temp, final, overwrite: true);
+        }, key);
+    }
+
+    /// <summary>Like S3's completion check: every part's bytes must still match the checksum recorded when it arrived.</summary>
+    private static async Task VerifyPartsAsync(string path, IReadOnlyList<PartReceipt> parts, CancellationToken cancellationToken)
+    {
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16, FileOptions.Asynchronous);
+        var buffer = new byte[parts.Count == 0 ? 0 : parts.Max(p => p.Length)];
+        foreach (var part in parts)
+        {
+            stream.Seek(part.Offset, SeekOrigin.Begin);
+            await stream.ReadExactlyAsync(buffer.AsMemory(0, (int)part.Length), cancellationToken);
+            if (Convert.ToBase64String(SHA256.HashData(buffer.AsSpan(0, (int)part.Length))) != part.Sha256Base64)
+                throw new InvalidOperationException($"Part {part.PartNumber} of {path} does not match its checksum.");
+        }
+    }
+
+    public Task AbortFileAsync(string key, string uploadId, CancellationToken cancellationToken)
+    {
+        File.Delete(TempPath(uploadId));
+        return Task.CompletedTask;
+    }
+
+    public async Task PutObjectAsync(string key, ReadOnlyMemory<byte> content, ObjectProperties properties, CancellationToken cancellationToken)
+    {
+        var final = FinalPath(key);
+        var temp = TempPath(Guid.NewGuid().ToString("N"));
+        await GuardAsync(async () =>
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(temp)!);
+            Directory.CreateDirectory(Path.GetDirectoryName(final)!);
+            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 12, FileOptions.Asynchronous))
+            {
+                await stream.WriteAsync(content, cancellationToken);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, final, overwrite: true);
+        }, key, temp);
+    }
+
+    public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) => Task.FromResult(File.Exists(FinalPath(key)));
+
+    /// <summary>Removes uploads left by runs that died long ago.</summary>
+    public int SweepIncomplete(DateTimeOffset olderThan)
+    {
+        var folder = Path.Combine(_root, IncompleteFolder);
+        if (!Directory.Exists(folder)) return 0;
+        var removed = 0;
+        foreach (var file in new DirectoryInfo(folder).EnumerateFiles().Where(f => f.LastWriteTimeUtc < olderThan.UtcDateTime))
+        {
+            file.Delete();
+            removed++;
+        }
+        return removed;
+    }
+
+    private string TempPath(string uploadId) => Path.Combine(_root, IncompleteFolder, uploadId + ".partial");
+
+    private string FinalPath(string key)
+    {
+        var path = Path.GetFullPath(Path.Combine(_root, key));
+        if (!path.StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new DestinationException($"The file name \"{key}\" would leave the destination folder {_root}.");
+        return path;
+    }
+
+    private void GuardSync(Action action, string key) => Guard(action, key);
+
+    private void Guard(Action action, string key)
+    {
+        try { action(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Explain(e, key);
+        }
+    }
+
+    private async Task GuardAsync(Func<Task> action, string key, string? cleanup = null)
+    {
+        try { await action(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (cleanup is not null) try { File.Delete(cleanup); } catch (IOException) { }
+            throw Explain(e, key);
+        }
+    }
+
+    private DestinationException Explain(Exception e, string key)
+    {
+        // ENOSPC / disk full (HResult 0x70 on Windows, errno 28 on Linux).
+        var full = e.HResult == unchecked((int)0x80070070) || (e.HResult & 0xFFFF) == 28 || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase);
+        var what = full ? "the disk is full" : e is UnauthorizedAccessException ? "permission denied" : e.Message;
+        var fix = full ? "Free space on that disk or choose another destination path." : "Check that the folder exists and is writable by this user.";
+        return new DestinationException($"Cannot write {Describe(key)} in destination folder {_root}: {what}. {fix}", e);
+    }
+}
+
+/// <summary>Opens local-folder destinations; other types come from their own adapters.</summary>
+public sealed class LocalDestinationFactory : IDestinationFactory
+{
+    public IExportDestination Open(DestinationSpec spec) => spec.Type switch
+    {
+        "local" => new LocalFolderDestination(spec.Location),
+        _ => throw new DestinationException($"Destination \"{spec.Name}\" has type \"{spec.Type}\", which this build cannot deliver to."),
+    };
+}
