@@ -291,13 +291,19 @@ public static partial class ConfigLoader
         var kind = given[0];
         var value = s.String(kind);
         s.RejectUnknown();
-        if (value is null || zone is null) return null;
+        if (value is null) return null;
+        // Check the expression even when the time zone is wrong, so both problems are reported at once.
+        zone ??= TimeZoneInfo.Utc;
+        var zoneOk = !s.Has("timeZone") || TimeZoneInfo.TryFindSystemTimeZoneById(zoneId, out _);
         try
         {
             switch (kind)
             {
                 case "cron":
-                    return ExportSchedule.FromCron(value, zone, startAt);
+                    var schedule = ExportSchedule.FromCron(value, zone, startAt);
+                    return zoneOk ? schedule : null;
+                case "daily" or "every" or "weekly" or "once" when !zoneOk:
+                    return null;
                 case "daily" when SchedulePresets.TryDaily(value, out var cron, out var d):
                     return ExportSchedule.FromCron(cron, zone, startAt, $"{d} ({zone.Id})");
                 case "every" when SchedulePresets.TryEvery(value, out var cron, out var d):
