@@ -1,0 +1,82 @@
+using Pipeline.Engine.Ports;
+
+namespace Pipeline.Local.Tests;
+
+public class LocalFolderDestinationTests
+{
+    private TestWorkspace _ws = null!;
+
+    [SetUp]
+    public void SetUp() => _ws = new TestWorkspace();
+
+    [TearDown]
+    public void TearDown() => _ws.Dispose();
+
+    private static readonly ObjectProperties Csv = new("text/csv", "gzip");
+
+    [Test]
+    public async Task A_file_is_invisible_until_completed_and_parts_may_arrive_in_any_order_or_twice()
+    {
+        var destination = new LocalFolderDestination(_ws.Output);
+        var upload = await destination.StartFileAsync("a/b.csv", Csv, CancellationToken.None);
+        var second = await destination.UploadPartAsync("a/b.csv", upload, 2, 3, "def"u8.ToArray(), CancellationToken.None);
+        var first = await destination.UploadPartAsync("a/b.csv", upload, 1, 0, "abc"u8.ToArray(), CancellationToken.None);
+        var again = await destination.UploadPartAsync("a/b.csv", upload, 2, 3, "def"u8.ToArray(), CancellationToken.None);
+
+        Assert.That(await destination.ExistsAsync("a/b.csv", CancellationToken.None), Is.False);
+        Assert.That(again, Is.EqualTo(second));
+        await destination.CompleteFileAsync("a/b.csv", upload, [first, second], 6, CancellationToken.None);
+        Assert.That(await File.ReadAllTextAsync(Path.Combine(_ws.Output, "a", "b.csv")), Is.EqualTo("abcdef"));
+        // Completing again (a redelivered message) is harmless.
+        await destination.CompleteFileAsync("a/b.csv", upload, [first, second], 6, CancellationToken.None);
+    }
+
+    [Test]
+    public async Task Completion_refuses_parts_whose_bytes_changed()
+    {
+        var destination = new LocalFolderDestination(_ws.Output);
+        var upload = await destination.StartFileAsync("x.csv", Csv, CancellationToken.None);
+        var part = await destination.UploadPartAsync("x.csv", upload, 1, 0, "abc"u8.ToArray(), CancellationToken.None);
+        await destination.UploadPartAsync("x.csv", upload, 1, 0, "abd"u8.ToArray(), CancellationToken.None);
+
+        Assert.That(async () => await destination.CompleteFileAsync("x.csv", upload, [part], 3, CancellationToken.None),
+            Throws.InvalidOperationException.With.Message.Contains("checksum"));
+        Assert.That(await destination.ExistsAsync("x.csv", CancellationToken.None), Is.False);
+    }
+
+    [Test]
+    public async Task A_full_disk_gives_a_message_naming_the_file_and_the_fix()
+    {
+        var destination = new LocalFolderDestination(_ws.Output);
+        var upload = await destination.StartFileAsync("x.csv", Csv, CancellationToken.None);
+        // Route the upload's bytes to /dev/full, which fails every write with ENOSPC like a full disk.
+        var temp = Directory.GetFiles(Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder)).Single();
+        File.Delete(temp);
+        File.CreateSymbolicLink(temp, "/dev/full");
+
+        var error = await Assert.ThrowsAsync<DestinationException>(async () =>
+            await destination.UploadPartAsync("x.csv", upload, 1, 0, new byte[100_000], CancellationToken.None));
+        Assert.That(error!.Message, Does.Contain("x.csv").And.Contain("the disk is full").And.Contain("Free space"));
+    }
+
+    [Test]
+    public async Task Aborting_removes_the_upload_and_sweeping_removes_old_leftovers()
+    {
+        var destination = new LocalFolderDestination(_ws.Output);
+        var aborted = await destination.StartFileAsync("a.csv", Csv, CancellationToken.None);
+        await destination.StartFileAsync("b.csv", Csv, CancellationToken.None);
+        await destination.AbortFileAsync("a.csv", aborted, CancellationToken.None);
+
+        Assert.That(Directory.GetFiles(Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder)), Has.Length.EqualTo(1));
+        Assert.That(destination.SweepIncomplete(DateTimeOffset.UtcNow.AddHours(1)), Is.EqualTo(1));
+        Assert.That(Directory.GetFiles(Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder)), Is.Empty);
+    }
+
+    [Test]
+    public void Keys_that_leave_the_folder_are_refused()
+    {
+        var destination = new LocalFolderDestination(_ws.Output);
+        Assert.That(async () => await destination.PutObjectAsync("../escape.json", "{}"u8.ToArray(), Csv, CancellationToken.None),
+            Throws.InstanceOf<DestinationException>());
+    }
+}
