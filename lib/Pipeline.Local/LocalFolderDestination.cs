@@ -19,7 +19,7 @@ public sealed class LocalFolderDestination : IExportDestination
 
     public string Describe(string key) => Path.Combine(_root, key);
 
-    public Task<string> StartFileAsync(string key, ObjectProperties properties, CancellationToken cancellationToken)
+    public Task<string> StartFileAsync(string key, long length, ObjectProperties properties, CancellationToken cancellationToken)
     {
         var uploadId = Guid.NewGuid().ToString("N");
         Guard(() =>
@@ -164,9 +164,7 @@ public sealed class LocalFolderDestination : IExportDestination
 /// <summary>Opens local-folder destinations; other types come from their own adapters.</summary>
 public sealed class LocalDestinationFactory : IDestinationFactory
 {
-    public IExportDestination Open(DestinationSpec spec) => spec.Type switch
-    {
-        "local" => new LocalFolderDestination(spec.Location),
-        _ => throw new DestinationException($"Destination \"{spec.Name}\" has type \"{spec.Type}\", which this build cannot deliver to."),
-    };
+    public bool CanOpen(string type) => type == DestinationSpec.LocalType;
+
+    public IExportDestination Open(DestinationSpec spec) => new LocalFolderDestination(spec.Location);
 }

@@ -18,7 +18,7 @@ public class LocalFolderDestinationTests
     public async Task A_file_is_invisible_until_completed_and_parts_may_arrive_in_any_order_or_twice()
     {
         var destination = new LocalFolderDestination(_ws.Output);
-        var upload = await destination.StartFileAsync("a/b.csv", Csv, CancellationToken.None);
+        var upload = await destination.StartFileAsync("a/b.csv", 0, Csv, CancellationToken.None);
         var second = await destination.UploadPartAsync("a/b.csv", upload, 2, 3, "def"u8.ToArray(), CancellationToken.None);
         var first = await destination.UploadPartAsync("a/b.csv", upload, 1, 0, "abc"u8.ToArray(), CancellationToken.None);
         var again = await destination.UploadPartAsync("a/b.csv", upload, 2, 3, "def"u8.ToArray(), CancellationToken.None);
@@ -35,7 +35,7 @@ public class LocalFolderDestinationTests
     public async Task Completion_refuses_parts_whose_bytes_changed()
     {
         var destination = new LocalFolderDestination(_ws.Output);
-        var upload = await destination.StartFileAsync("x.csv", Csv, CancellationToken.None);
+        var upload = await destination.StartFileAsync("x.csv", 0, Csv, CancellationToken.None);
         var part = await destination.UploadPartAsync("x.csv", upload, 1, 0, "abc"u8.ToArray(), CancellationToken.None);
         await destination.UploadPartAsync("x.csv", upload, 1, 0, "abd"u8.ToArray(), CancellationToken.None);
 
@@ -48,7 +48,7 @@ public class LocalFolderDestinationTests
     public async Task A_full_disk_gives_a_message_naming_the_file_and_the_fix()
     {
         var destination = new LocalFolderDestination(_ws.Output);
-        var upload = await destination.StartFileAsync("x.csv", Csv, CancellationToken.None);
+        var upload = await destination.StartFileAsync("x.csv", 0, Csv, CancellationToken.None);
         // Route the upload's bytes to /dev/full, which fails every write with ENOSPC like a full disk.
         var temp = Directory.GetFiles(Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder)).Single();
         File.Delete(temp);
@@ -63,8 +63,8 @@ public class LocalFolderDestinationTests
     public async Task Aborting_removes_the_upload_and_sweeping_removes_old_leftovers()
     {
         var destination = new LocalFolderDestination(_ws.Output);
-        var aborted = await destination.StartFileAsync("a.csv", Csv, CancellationToken.None);
-        await destination.StartFileAsync("b.csv", Csv, CancellationToken.None);
+        var aborted = await destination.StartFileAsync("a.csv", 0, Csv, CancellationToken.None);
+        await destination.StartFileAsync("b.csv", 0, Csv, CancellationToken.None);
         await destination.AbortFileAsync("a.csv", aborted, CancellationToken.None);
 
         Assert.That(Directory.GetFiles(Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder)), Has.Length.EqualTo(1));

@@ -53,6 +53,7 @@ public static partial class ConfigLoader
             var statePath = Resolve(baseDir, root.Object("state")?.Let(s => { var p = s.String("path"); s.RejectUnknown(); return p; }) ?? ".pipeline/state.db");
             var stagingPath = Resolve(baseDir, root.Object("staging")?.Let(s => { var p = s.String("path"); s.RejectUnknown(); return p; }) ?? ".pipeline/staging");
             var tuning = ReadTuning(root.Object("tuning"));
+            var secrets = ReadSecrets(root.Object("secrets"), baseDir);
             var sources = ReadSources(root.Object("sources", required: true), baseDir);
             var destinations = ReadDestinations(root.Object("destinations", required: true), baseDir);
             var activations = new List<SegmentActivation>();
@@ -80,6 +81,7 @@ public static partial class ConfigLoader
                 Sources = sources,
                 Destinations = destinations,
                 Activations = activations,
+                Secrets = secrets,
             };
         }
     }
@@ -102,6 +104,20 @@ public static partial class ConfigLoader
         }
         s.RejectUnknown();
         return t;
+    }
+
+    private static SecretsSpec ReadSecrets(JsonSection? s, string baseDir)
+    {
+        if (s is null) return new SecretsSpec();
+        var file = s.String("file");
+        var vault = s.String("keyVaultUri");
+        if (vault is not null && (!Uri.TryCreate(vault, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps))
+        {
+            s.Problem("keyVaultUri", $"\"{vault}\" is not an https URL.", "Use the vault's URI, e.g. \"https://my-vault.vault.azure.net/\".");
+            vault = null;
+        }
+        s.RejectUnknown();
+        return new SecretsSpec { File = file is null ? null : Resolve(baseDir, file), KeyVaultUri = vault };
     }
 
     private static Dictionary<string, SourceSpec> ReadSources(JsonSection? section, string baseDir)
@@ -142,10 +158,16 @@ public static partial class ConfigLoader
         if (section is null) return result;
         foreach (var (name, s) in section.ObjectEntries())
         {
-            var type = s.String("type", required: true, fix: "Set \"type\": \"local\".");
-            if (type is not null && type != "local")
+            var type = s.String("type", required: true, fix: "Set \"type\": \"local\" or \"s3\".");
+            if (type == DestinationSpec.S3Type)
             {
-                s.Problem("type", $"\"{type}\" is not a supported destination type.", "Use \"local\" (a folder on this machine).");
+                if (S3Config.Read(s, name) is { } s3) result[name] = s3;
+                s.RejectUnknown();
+                continue;
+            }
+            if (type is not null && type != DestinationSpec.LocalType)
+            {
+                s.Problem("type", $"\"{type}\" is not a supported destination type.", "Use \"local\" (a folder on this machine) or \"s3\" (an S3 bucket).");
                 continue;
             }
             var path = s.String("path", required: true, fix: "Set \"path\" to the output folder.");
@@ -220,7 +242,7 @@ public static partial class ConfigLoader
             SegmentId = segment,
             Fields = fields,
             Output = output,
-            Destination = dest with { Prefix = prefix },
+            Destination = dest with { Prefix = dest.Prefix + prefix },
             FileName = fileName,
             MaxFileSize = maxFileSize,
             Mode = mode,

@@ -74,16 +74,61 @@ public static class FileNameDefaults
     public const long MaxObjectSize = 5 * ByteSize.TiB;
 }
 
-/// <summary>Where files go. Local folders today; S3 in a later adapter.</summary>
+/// <summary>Where files go: a local folder ("local") or an S3 bucket ("s3").</summary>
 public sealed record DestinationSpec
 {
+    public const string LocalType = "local";
+    public const string S3Type = "s3";
+
     public required string Name { get; init; }
     public required string Type { get; init; }
     /// <summary>Local: the folder. S3: the bucket.</summary>
     public required string Location { get; init; }
     /// <summary>Key prefix under the destination, "" or ending with '/'.</summary>
     public string Prefix { get; init; } = "";
-    public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+    /// <summary>Set when <see cref="Type"/> is "s3".</summary>
+    public S3DestinationOptions? S3 { get; init; }
+
+    /// <summary>For messages: "/data/out/" or "s3://bucket/prefix/".</summary>
+    public string Display => Type == S3Type ? $"s3://{Location}/{Prefix}" : System.IO.Path.Combine(Location, Prefix);
+}
+
+/// <summary>How we get write access to a customer's bucket.</summary>
+public enum S3CredentialMode
+{
+    /// <summary>The standard AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, AWS_PROFILE and the shared credentials file.</summary>
+    Default,
+    /// <summary>The customer's access key, kept as a secret; the config names the secret.</summary>
+    AccessKey,
+    /// <summary>Our own key writes into the customer's bucket, which allowlists our account; ACL bucket-owner-full-control and ExpectedBucketOwner.</summary>
+    CrossAccount,
+    /// <summary>STS AssumeRole into the customer's role with an ExternalId, from our key or from web identity.</summary>
+    AssumeRole,
+}
+
+public enum S3Encryption { None, S3, Kms }
+
+/// <summary>An S3 (or S3-compatible) bucket and how to write to it. Holds secret names, never secrets.</summary>
+public sealed record S3DestinationOptions
+{
+    /// <summary>Null: AWS_REGION, then the profile's region, then us-east-1.</summary>
+    public string? Region { get; init; }
+    /// <summary>A custom endpoint (S3-compatible store, emulator); null: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, then AWS.</summary>
+    public string? Endpoint { get; init; }
+    /// <summary>Null: path-style for IP-literal and localhost endpoints, virtual-hosted otherwise.</summary>
+    public bool? PathStyle { get; init; }
+    /// <summary>For S3-compatible stores: no aws-chunked encoding, checksums only where the API requires them.</summary>
+    public bool Compatibility { get; init; }
+    public string? StorageClass { get; init; }
+    public S3Encryption Encryption { get; init; }
+    public string? KmsKeyId { get; init; }
+    public S3CredentialMode Credentials { get; init; }
+    /// <summary>accessKey: the customer's key. crossAccount/assumeRole: our key (assumeRole without it uses web identity).</summary>
+    public string? SecretName { get; init; }
+    /// <summary>crossAccount: the 12-digit account that must own the bucket (sent as ExpectedBucketOwner).</summary>
+    public string? BucketOwnerAccountId { get; init; }
+    public string? RoleArn { get; init; }
+    public string? ExternalId { get; init; }
 }
 
 /// <summary>Knobs chosen by measurement (see bench/README.md); rarely changed.</summary>

@@ -16,6 +16,16 @@ public sealed record PipelineConfig
     public required IReadOnlyDictionary<string, SourceSpec> Sources { get; init; }
     public required IReadOnlyDictionary<string, DestinationSpec> Destinations { get; init; }
     public required IReadOnlyList<SegmentActivation> Activations { get; init; }
+    public SecretsSpec Secrets { get; init; } = new();
 
     public SegmentActivation? FindActivation(string id) => Activations.FirstOrDefault(a => a.Id == id);
+}
+
+/// <summary>Where named secrets come from. Environment variables always work (PIPELINE_SECRET_NAME).</summary>
+public sealed record SecretsSpec
+{
+    /// <summary>A JSON file of {"name": "value"}, kept out of git (see README).</summary>
+    public string? File { get; init; }
+    /// <summary>Azure Key Vault, e.g. https://my-vault.vault.azure.net/.</summary>
+    public string? KeyVaultUri { get; init; }
 }

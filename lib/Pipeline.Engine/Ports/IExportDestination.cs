@@ -16,7 +16,8 @@ public interface IExportDestination
     /// <summary>A human-readable location for messages, e.g. "/data/out/vip/" or "s3://bucket/prefix/".</summary>
     string Describe(string key);
 
-    Task<string> StartFileAsync(string key, ObjectProperties properties, CancellationToken cancellationToken);
+    /// <summary>Starts a file of <paramref name="length"/> bytes; returns the upload id to record (small files may be sent in one request).</summary>
+    Task<string> StartFileAsync(string key, long length, ObjectProperties properties, CancellationToken cancellationToken);
 
     Task<PartReceipt> UploadPartAsync(string key, string uploadId, int partNumber, long offset, ReadOnlyMemory<byte> content, CancellationToken cancellationToken);
 
@@ -35,7 +36,19 @@ public interface IExportDestination
 /// <summary>Opens destinations by their spec; adapters register themselves by type ("local", "s3").</summary>
 public interface IDestinationFactory
 {
+    bool CanOpen(string type);
+
     IExportDestination Open(Configuration.DestinationSpec spec);
+}
+
+/// <summary>Tries each factory in turn, so the CLI and the Functions app compose the adapters they ship with.</summary>
+public sealed class DestinationFactories(params IDestinationFactory[] factories) : IDestinationFactory
+{
+    public bool CanOpen(string type) => factories.Any(f => f.CanOpen(type));
+
+    public IExportDestination Open(Configuration.DestinationSpec spec) =>
+        factories.FirstOrDefault(f => f.CanOpen(spec.Type))?.Open(spec)
+        ?? throw new DestinationException($"Destination \"{spec.Name}\" has type \"{spec.Type}\", which this build cannot deliver to.");
 }
 
 /// <summary>An error a user can fix at the destination (no space, no permission, wrong bucket).</summary>

@@ -65,7 +65,7 @@ public sealed partial class ExportStages
 
     /// <summary>Errors that retrying cannot fix: bad data, bad config, a destination that refuses us.</summary>
     public static bool IsPermanent(Exception e) =>
-        e is SourceException or MalformedRowException or ConfigException or DestinationException;
+        e is SourceException or MalformedRowException or ConfigException or DestinationException or SecretException;
 
     /// <summary>Fails the run (after retries ran out, or for a permanent error): aborts its uploads and deletes its staging.</summary>
     public async Task FailRunAsync(string runId, string error, CancellationToken cancellationToken)
@@ -185,7 +185,7 @@ public sealed partial class ExportStages
             var sha = await HashAsync(segments, cancellationToken);
             var partSize = ChoosePartSize(length, spec.Tuning.PartSize);
             var partCount = (int)Math.Max(1, (length + partSize - 1) / partSize);
-            var uploadId = await destination.StartFileAsync(key, properties, cancellationToken);
+            var uploadId = await destination.StartFileAsync(key, length, properties, cancellationToken);
             files.Add(new FilePlan(i + 1, key, uploadId, length, groups[i].Sum(c => c.RowsWritten), sha, segments, partSize, partCount));
         }
         var proposed = new AssemblyPlan(files, chunks.Sum(c => c.RowsRead), chunks.Sum(c => c.RowsSkipped), chunks.Select(c => c.FirstSkipped).FirstOrDefault(s => s is not null));
