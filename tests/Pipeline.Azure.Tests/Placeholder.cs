@@ -1,0 +1,1 @@
+namespace Pipeline.Azure.Tests;

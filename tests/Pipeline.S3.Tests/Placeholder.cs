@@ -1,0 +1,1 @@
+namespace Pipeline.S3.Tests;
