@@ -1,0 +1,223 @@
+using System.Text;
+using Pipeline.Engine.Sources;
+
+namespace Pipeline.Engine.Tests.Sources;
+
+public class CsvRecordParserTests
+{
+    private static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
+
+    /// <summary>The unescaped field values of one record, or the parser's error.</summary>
+    private static (string[]? Values, string? Error) Parse(string record, char delimiter = ',')
+    {
+        var bytes = Utf8(record);
+        var fields = new CsvField[16];
+        var n = CsvRecordParser.Parse(bytes, (byte)delimiter, fields, out var error);
+        if (n < 0) return (null, error);
+        var scratch = Array.Empty<byte>();
+        var values = new string[n];
+        for (var i = 0; i < n; i++) values[i] = Encoding.UTF8.GetString(CsvRecordParser.Value(bytes, fields[i], ref scratch));
+        return (values, null);
+    }
+
+    private static string[] Values(string record, char delimiter = ',')
+    {
+        var (values, error) = Parse(record, delimiter);
+        Assert.That(error, Is.Null);
+        return values!;
+    }
+
+    private static string Error(string record)
+    {
+        var (values, error) = Parse(record);
+        Assert.That(values, Is.Null);
+        return error!;
+    }
+
+    [Test]
+    public void Splits_plain_fields()
+    {
+        Assert.That(Values("p1,ann@example.com,S1;S2"), Is.EqualTo(new[] { "p1", "ann@example.com", "S1;S2" }));
+    }
+
+    [Test]
+    public void Splits_on_the_given_delimiter()
+    {
+        Assert.That(Values("a\tb,c\td", '\t'), Is.EqualTo(new[] { "a", "b,c", "d" }));
+    }
+
+    [Test]
+    public void Quoted_fields_may_hold_delimiters_and_newlines()
+    {
+        Assert.That(Values("\"Doe, Jane\",\"line1\nline2\",x"), Is.EqualTo(new[] { "Doe, Jane", "line1\nline2", "x" }));
+    }
+
+    [Test]
+    public void Doubled_quotes_are_unescaped()
+    {
+        Assert.That(Values("\"say \"\"hi\"\"\",\"\"\"\"\"\",\"a\"\"\""), Is.EqualTo(new[] { "say \"hi\"", "\"\"", "a\"" }));
+    }
+
+    [Test]
+    public void Only_fields_with_doubled_quotes_are_marked_escaped()
+    {
+        var bytes = Utf8("plain,\"quoted\",\"dou\"\"bled\"");
+        var fields = new CsvField[3];
+
+        Assert.That(CsvRecordParser.Parse(bytes, (byte)',', fields, out _), Is.EqualTo(3));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(fields.Select(f => f.Escaped), Is.EqualTo(new[] { false, false, true }));
+            Assert.That(fields[1].Start, Is.EqualTo(7));
+            Assert.That(fields[1].Length, Is.EqualTo(6));
+            Assert.That(fields[2].Length, Is.EqualTo(9));
+        }
+    }
+
+    [Test]
+    public void Empty_fields_are_kept()
+    {
+        Assert.That(Values("a,,\"\",b"), Is.EqualTo(new[] { "a", "", "", "b" }));
+    }
+
+    [Test]
+    public void An_empty_record_is_one_empty_field()
+    {
+        Assert.That(Values(""), Is.EqualTo(new[] { "" }));
+    }
+
+    [Test]
+    public void A_trailing_delimiter_ends_with_an_empty_field()
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Values("a,b,"), Is.EqualTo(new[] { "a", "b", "" }));
+            Assert.That(Values("a,\"b\","), Is.EqualTo(new[] { "a", "b", "" }));
+        }
+    }
+
+    [Test]
+    public void Counts_fields_beyond_the_span_without_storing_them()
+    {
+        var fields = new CsvField[2];
+
+        Assert.That(CsvRecordParser.Parse(Utf8("a,b,c,\"d\""), (byte)',', fields, out var error), Is.EqualTo(4));
+        Assert.That(error, Is.Null);
+    }
+
+    [Test]
+    public void Multi_byte_utf8_is_kept_intact()
+    {
+        Assert.That(Values("Zoë,\"李, 😀\""), Is.EqualTo(new[] { "Zoë", "李, 😀" }));
+    }
+
+    [Test]
+    public void A_quote_inside_an_unquoted_field_is_an_error()
+    {
+        Assert.That(Error("a,b\"c\",d"), Is.EqualTo("field 2 has a quote but is not enclosed in quotes"));
+    }
+
+    [Test]
+    public void Characters_after_a_closing_quote_are_an_error()
+    {
+        Assert.That(Error("a,\"b\"c,d"), Is.EqualTo("field 2 has characters after its closing quote"));
+    }
+
+    [Test]
+    public void An_unterminated_quote_is_an_error()
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Error("a,\"b,c"), Is.EqualTo("field 2 has an opening quote but no closing quote"));
+            Assert.That(Error("\"b\"\""), Is.EqualTo("field 1 has an opening quote but no closing quote"));
+        }
+    }
+
+    [Test]
+    public void Value_grows_a_too_small_scratch_buffer()
+    {
+        var bytes = Utf8("\"" + new string('x', 3000) + "\"\"\"");
+        var fields = new CsvField[1];
+        CsvRecordParser.Parse(bytes, (byte)',', fields, out _);
+        var scratch = new byte[4];
+
+        var value = Encoding.UTF8.GetString(CsvRecordParser.Value(bytes, fields[0], ref scratch));
+
+        Assert.That(value, Is.EqualTo(new string('x', 3000) + "\""));
+        Assert.That(scratch, Has.Length.GreaterThanOrEqualTo(3000));
+    }
+
+    [Test]
+    public void Value_of_an_unescaped_field_is_a_slice_of_the_record()
+    {
+        var bytes = Utf8("ab,\"cd\"");
+        var scratch = Array.Empty<byte>();
+
+        var value = CsvRecordParser.Value(bytes, new CsvField { Start = 4, Length = 2 }, ref scratch);
+
+        Assert.That(Encoding.UTF8.GetString(value), Is.EqualTo("cd"));
+        Assert.That(scratch, Is.Empty);
+    }
+
+    [Test]
+    public void FindRecordEnd_returns_the_newline_ending_the_record()
+    {
+        var data = Utf8("a,b\nc,d\n");
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 0, out var inside0), Is.EqualTo(3));
+            Assert.That(inside0, Is.Zero);
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 4, out _), Is.EqualTo(7));
+        }
+    }
+
+    [Test]
+    public void FindRecordEnd_skips_newlines_inside_quotes_and_counts_them()
+    {
+        var data = Utf8("p1,\"line1\nline2\r\nline3\",\"x\"\"\ny\"\np2,z\n");
+
+        var end = CsvRecordParser.FindRecordEnd(data, 0, out var inside);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(end, Is.EqualTo(data.AsSpan().IndexOf("\np2"u8)));
+            Assert.That(inside, Is.EqualTo(3));
+            Assert.That(CsvRecordParser.FindRecordEnd(data, end + 1, out var next), Is.EqualTo(data.Length - 1));
+            Assert.That(next, Is.Zero);
+        }
+    }
+
+    [Test]
+    public void FindRecordEnd_is_minus_one_without_an_ending_newline()
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.FindRecordEnd(Utf8("a,b"), 0, out _), Is.EqualTo(-1));
+            Assert.That(CsvRecordParser.FindRecordEnd(Utf8("a,\"b\nc\n"), 0, out _), Is.EqualTo(-1));
+            Assert.That(CsvRecordParser.FindRecordEnd([], 0, out _), Is.EqualTo(-1));
+        }
+    }
+
+    [TestCase("", 0)]
+    [TestCase("a,b", 0)]
+    [TestCase("a,b\n", 4)]
+    [TestCase("a\nb\nc", 4)]
+    [TestCase("a\nb\n", 4)]
+    [TestCase("a\r\nb\r\nc", 6)]
+    public void LastRecordBoundary_without_quotes_is_just_past_the_last_newline(string data, int boundary)
+    {
+        Assert.That(CsvRecordParser.LastRecordBoundary(Utf8(data)), Is.EqualTo(boundary));
+    }
+
+    [TestCase("a\n\"b\nc", 2)]
+    [TestCase("a\n\"b\nc\"\nd", 8)]
+    [TestCase("\"x\ny\"\n", 6)]
+    [TestCase("\"x\ny\n", 0)]
+    [TestCase("a\n\"b\"\"\n\"\"c\nd", 2)]
+    [TestCase("a\n\"b\"\"\nc\"\nd", 10)]
+    public void LastRecordBoundary_ignores_newlines_inside_quotes(string data, int boundary)
+    {
+        Assert.That(CsvRecordParser.LastRecordBoundary(Utf8(data)), Is.EqualTo(boundary));
+    }
+}
