@@ -9,6 +9,7 @@ var root = new RootCommand("pipeline: scheduled exports of segment members to fi
     RunCommand.Create(),
     PlanCommand.Create(),
     ValidateCommand.Create(),
+    PolicyCommand.Create(),
 };
 root.Options.Add(CliContext.VerboseOption);
 

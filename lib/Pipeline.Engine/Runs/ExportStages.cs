@@ -45,6 +45,13 @@ public sealed partial class ExportStages
     /// <summary>Runs one message. Problems the user must fix fail the run at once; anything else is thrown so the queue retries.</summary>
     public async Task HandleAsync(StageMessage message, CancellationToken cancellationToken)
     {
+        // Every log line of the stage, including the destination's retries, carries the run (and file/part).
+        using var scope = _logger.BeginScope(message switch
+        {
+            UploadPart u => new Dictionary<string, object> { ["RunId"] = u.RunId, ["File"] = u.File, ["Part"] = u.Part },
+            BuildSlice b => new Dictionary<string, object> { ["RunId"] = b.RunId, ["Slice"] = b.Slice },
+            _ => new Dictionary<string, object> { ["RunId"] = message.RunId },
+        });
         try
         {
             switch (message)
