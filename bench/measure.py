@@ -3,9 +3,10 @@
 
 Usage: measure.py RESULT_FILE -- COMMAND [ARGS...]
 
-The command's stdout/stderr pass through unchanged. RESULT_FILE gets two lines:
+The command's stdout/stderr pass through unchanged. RESULT_FILE gets three lines:
     wall_s=<seconds>
     max_rss_kib=<KiB>
+    cpu_s=<user + system CPU seconds>
 The exit code is the command's exit code.
 """
 import resource
@@ -25,9 +26,9 @@ def main() -> int:
     wall = time.monotonic() - started
     # RUSAGE_CHILDREN covers every child this script has waited for: only the measured command.
     # On Linux ru_maxrss is in KiB.
-    max_rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(result_file, "w", encoding="utf-8") as f:
-        f.write(f"wall_s={wall:.3f}\nmax_rss_kib={max_rss_kib}\n")
+        f.write(f"wall_s={wall:.3f}\nmax_rss_kib={usage.ru_maxrss}\ncpu_s={usage.ru_utime + usage.ru_stime:.2f}\n")
     return code
 
 

@@ -11,6 +11,9 @@
 #   BENCH_REPEAT       runs per measurement; the fastest is reported (default 1)
 #   BENCH_RESULTS_DIR  where the Markdown report goes (default bench/results)
 #   BENCH_MEASURE      auto|time|python: GNU /usr/bin/time -v or bench/measure.py (default auto)
+#   BENCH_MAX_BUSY     before each run, wait until other processes use less than this % of all CPUs
+#                      (default 25; 100 = never wait) ...
+#   BENCH_IDLE_WAIT    ... for at most this many seconds, then run anyway (default 300)
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,6 +26,8 @@ FORMATS="${BENCH_FORMATS:-csv parquet}"
 REPEAT="${BENCH_REPEAT:-1}"
 RESULTS_DIR="${BENCH_RESULTS_DIR:-$BENCH_DIR/results}"
 MEASURE="${BENCH_MEASURE:-auto}"
+MAX_BUSY="${BENCH_MAX_BUSY:-25}"
+IDLE_WAIT="${BENCH_IDLE_WAIT:-300}"
 SEGMENT="S1"
 FIELDS="profileId,email,lastName,city,country"
 
@@ -44,6 +49,10 @@ mkdir -p "$WORK"/{inputs,out,logs}
 
 # ---------------------------------------------------------------------------------------------
 # 1. Publish once; every measurement runs the published apphost (no `dotnet run`/build overhead).
+# Others may be editing the tree: record what is being built at the moment it is built.
+commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$REPO" status --porcelain -- lib cli Directory.Build.props Directory.Packages.props 2>/dev/null | awk '{ print $2 }' | paste -sd' ' -)
+[[ -z "$dirty" ]] || commit="$commit + uncommitted changes in: $dirty"
 log "Publishing cli/Pipeline.Cli (Release) to bench/work/bin"
 (cd "$REPO" && dotnet publish cli/Pipeline.Cli -c Release -o "$WORK/bin" -nologo -v quiet) >"$WORK/logs/publish.log" 2>&1 \
   || { cat "$WORK/logs/publish.log" >&2; die "dotnet publish failed"; }
@@ -83,24 +92,55 @@ ensure_stats() { # N
   cat "$stats"
 }
 
+# The machine may be shared: % of all CPUs busy over one second (from /proc/stat).
+cpu_busy() {
+  local a b
+  a=$(head -1 /proc/stat); sleep 1; b=$(head -1 /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 2; i <= n; i++) { d = y[i] - x[i]; total += d; if (i == 5 || i == 6) idle += d }  # idle + iowait
+    printf "%.0f", (total > 0 ? 100 * (total - idle) / total : 0) }'
+}
+
+# Wait (bounded) for the CPUs to be quiet; sets BUSY to the last sample.
+wait_for_quiet() {
+  local waited=0
+  BUSY=$(cpu_busy)
+  while ((BUSY > MAX_BUSY && waited < IDLE_WAIT)); do
+    ((waited == 0)) && log "  CPUs ${BUSY}% busy; waiting up to ${IDLE_WAIT}s for < ${MAX_BUSY}%"
+    sleep 4; waited=$((waited + 5)); BUSY=$(cpu_busy)
+  done
+  ((BUSY <= MAX_BUSY)) || log "  still ${BUSY}% busy after ${IDLE_WAIT}s; measuring anyway"
+}
+
 # ---------------------------------------------------------------------------------------------
-# 3. One measured export. Sets RUN_WALL (s) and RUN_RSS_KIB.
+# 3. One measured export. Sets RUN_WALL (s), RUN_RSS_KIB, RUN_CPU (its user+sys s) and RUN_OTHERS
+#    (% of all CPUs that other processes used meanwhile: the noise on a shared machine).
 measure_export() { # SOURCE OUTDIR LOGFILE
-  local source=$1 out=$2 logfile=$3 rusage="$3.rusage" start end
+  local source=$1 out=$2 logfile=$3 rusage="$3.rusage" start end stat_before stat_after
   rm -rf "$out"
   local cmd=("$BIN" export --source "$source" --segment "$SEGMENT" --fields "$FIELDS" --to "$out")
+  stat_before=$(head -1 /proc/stat)
   if [[ "$MEASURE" == time ]]; then
     start=$(date +%s%N)
     /usr/bin/time -v -o "$rusage" "${cmd[@]}" >"$logfile" 2>&1 || { cat "$logfile" >&2; die "export failed: ${cmd[*]}"; }
     end=$(date +%s%N)
     RUN_WALL=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", (e - s) / 1e9 }')
     RUN_RSS_KIB=$(awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }' "$rusage")
+    RUN_CPU=$(awk -F: '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$rusage")
   else
     python3 "$BENCH_DIR/measure.py" "$rusage" -- "${cmd[@]}" >"$logfile" 2>&1 || { cat "$logfile" >&2; die "export failed: ${cmd[*]}"; }
     RUN_WALL=$(sed -n 's/^wall_s=//p' "$rusage")
     RUN_RSS_KIB=$(sed -n 's/^max_rss_kib=//p' "$rusage")
+    RUN_CPU=$(sed -n 's/^cpu_s=//p' "$rusage")
   fi
-  [[ -n "$RUN_WALL" && -n "$RUN_RSS_KIB" ]] || die "could not read wall time / peak RSS from $rusage"
+  stat_after=$(head -1 /proc/stat)
+  [[ -n "$RUN_WALL" && -n "$RUN_RSS_KIB" && -n "$RUN_CPU" ]] || die "could not read wall time / peak RSS / CPU time from $rusage"
+  RUN_OTHERS=$(awk -v a="$stat_before" -v b="$stat_after" -v own="$RUN_CPU" -v hz="$(getconf CLK_TCK)" -v cpus="$(nproc)" -v wall="$RUN_WALL" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 2; i <= n; i++) if (i != 5 && i != 6) busy += y[i] - x[i]   # all but idle and iowait
+    others = 100 * (busy / hz - own) / (wall * cpus)
+    printf "%.0f", (others < 0 ? 0 : others) }')
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -160,14 +200,13 @@ cpu_model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 mem_total=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 dotnet_sdk=$(cd "$REPO" && dotnet --version)
 dotnet_runtime=$(dotnet --list-runtimes | awk '/^Microsoft.NETCore.App/ { v = $2 } END { print v }')
-commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$REPO" diff --quiet HEAD -- lib cli 2>/dev/null || commit="$commit (lib/ or cli/ modified)"
 
 rows_md=()
 for n in $SIZES; do
   ensure_input "$n" csv   # always: it is the reference for row counts and uncompressed bytes
   for fmt in $FORMATS; do [[ "$fmt" == csv ]] || ensure_input "$n" "$fmt"; done
   read -r src_rows src_bytes src_members <<<"$(ensure_stats "$n")"
+  first_content=""
   [[ "$src_rows" -eq "$n" ]] || die "the $n-profile CSV holds $src_rows data rows"
 
   for fmt in $FORMATS; do
@@ -175,21 +214,28 @@ for n in $SIZES; do
     input_bytes=$(stat -c %s "$source")
     best_wall="" worst_rss=0
     for ((r = 1; r <= REPEAT; r++)); do
-      log "Export $n profiles from $fmt (run $r/$REPEAT)"
+      wait_for_quiet
+      log "Export $n profiles from $fmt (run $r/$REPEAT; CPUs ${BUSY}% busy just before)"
       out="$WORK/out/$n-$fmt"
       measure_export "$source" "$out" "$WORK/logs/export-$n-$fmt-$r.log"
       verify_output "$out" "$n" "$src_members"
-      log "  $RUN_WALL s, peak RSS $((RUN_RSS_KIB / 1024)) MiB, $OUT_ROWS rows in $OUT_FILES file(s), verified"
-      if [[ -z "$best_wall" ]] || awk -v a="$RUN_WALL" -v b="$best_wall" 'BEGIN { exit !(a < b) }'; then best_wall=$RUN_WALL; fi
+      log "  $RUN_WALL s, $RUN_CPU CPU s, peak RSS $((RUN_RSS_KIB / 1024)) MiB, others used ${RUN_OTHERS}% CPU meanwhile; $OUT_ROWS rows in $OUT_FILES file(s), verified"
+      if [[ -z "$best_wall" ]] || awk -v a="$RUN_WALL" -v b="$best_wall" 'BEGIN { exit !(a < b) }'; then best_wall=$RUN_WALL best_cpu=$RUN_CPU best_others=$RUN_OTHERS; fi
       if ((RUN_RSS_KIB > worst_rss)); then worst_rss=$RUN_RSS_KIB; fi
     done
+    # Both formats hold the same profiles, so their exports must hold the same rows (gzip member
+    # boundaries differ, so compare the uncompressed content, not the files).
+    content=$(zcat "$out"/*.csv.gz | sha256sum | cut -d' ' -f1)
+    if [[ -n "${first_content:-}" ]]; then
+      [[ "$content" == "$first_content" ]] || die "$n profiles: the $fmt export's content differs from the ${FORMATS%% *} export's"
+    else first_content=$content; fi
     rows_md+=("$(awk -v n="$n" -v fmt="$fmt" -v in_b="$input_bytes" -v read="$OUT_READ" -v rows="$OUT_ROWS" \
-      -v wall="$best_wall" -v raw="$src_bytes" -v out_b="$OUT_BYTES" -v rss="$worst_rss" '
+      -v wall="$best_wall" -v raw="$src_bytes" -v out_b="$OUT_BYTES" -v rss="$worst_rss" -v cpu="$best_cpu" -v others="$best_others" '
       function commas(x,   s) { s = sprintf("%.0f", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]([,]|$)/, ",&", s); return s }
       BEGIN {
-        printf "| %s | %s | %.1f | %s | %s | %.2f | %s | %.1f | %.1f | %.1f | %.0f |\n",
-          commas(n), fmt, in_b / 1e6, commas(read), commas(rows), wall, commas(read / wall),
-          raw / 1e6 / wall, in_b / 1e6 / wall, out_b / 1e6, rss / 1024
+        printf "| %s | %s | %.1f | %s | %s | %.2f | %.2f | %s | %.1f | %.1f | %.1f | %.0f | %s%% |\n",
+          commas(n), fmt, in_b / 1e6, commas(read), commas(rows), wall, cpu, commas(read / wall),
+          raw / 1e6 / wall, in_b / 1e6 / wall, out_b / 1e6, rss / 1024, others
       }')")
   done
 done
@@ -216,14 +262,16 @@ measure_note=$([[ "$MEASURE" == time ]] && echo "GNU \`/usr/bin/time -v\` (Maxim
   echo "- Commit: $commit"
   echo "- Runs per measurement: $REPEAT (wall = fastest run, peak RSS = highest run)"
   echo "- Peak RSS measured with $measure_note"
-  echo "- Every output verified: \`gzip -t\`, data rows per file = manifest, totals.rows = $SEGMENT members counted in the source, rowsRead = profiles, sizes and sha256 = manifest"
+  echo "- Every output verified: \`gzip -t\`, data rows per file = manifest, totals.rows = $SEGMENT members counted in the source, rowsRead = profiles, sizes and sha256 = manifest, and the CSV and Parquet exports hold identical content"
   echo "- Whole benchmark (including publish, input generation and verification): ${elapsed} s"
   echo
   echo "MB = 10^6 bytes. *Source MB/s* is the uncompressed CSV-equivalent size of the snapshot (the same"
   echo "profiles as plain CSV) divided by wall time, for both formats; *file MB/s* is the input file size on disk / wall time."
+  echo "*CPU s* is the export's user + system CPU time ($(nproc) CPUs: at most $(nproc) x wall). *Others' CPU* is the share of all CPUs"
+  echo "that other processes used during the reported run (noise; each run first waits up to ${IDLE_WAIT} s for the CPUs to be under ${MAX_BUSY}% busy)."
   echo
-  echo "| Profiles | Input | Input MB | Rows read | Rows exported | Wall s | Rows/s (read) | Source MB/s (uncompressed) | File MB/s (on disk) | Output MB | Peak RSS MiB |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| Profiles | Input | Input MB | Rows read | Rows exported | Wall s | CPU s | Rows/s (read) | Source MB/s (uncompressed) | File MB/s (on disk) | Output MB | Peak RSS MiB | Others' CPU |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows_md[@]}"
 } >"$report"
 
