@@ -1,0 +1,372 @@
+using System.IO.Compression;
+using System.Text;
+using Pipeline.Engine.Building;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Formatting;
+using Pipeline.Engine.Sources;
+
+namespace Pipeline.Engine.Tests.Sources;
+
+public class CsvSliceReaderTests
+{
+    private const string Header = "profileId,email,note,segments\n";
+
+    /// <summary>Smaller than most records here, so every boundary matters.</summary>
+    private const long TinyChunkSize = 64;
+
+    /// <summary>The smallest chunk size pipeline.json accepts ($.tuning.chunkSize); for the multi-megabyte files.</summary>
+    private const long SmallestChunkSize = 64 * 1024;
+
+    /// <summary>About 3.6 MB of <see cref="MultiLineRecords"/>: more than the reader buffers at once, so always several chunks.</summary>
+    private const int ManyRecords = 16_000;
+
+    private string _dir = "";
+
+    [SetUp]
+    public void CreateFolder()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "csv-slice-reader-tests-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+    }
+
+    [TearDown]
+    public void DeleteFolder() => Directory.Delete(_dir, recursive: true);
+
+    private string WriteFile(string name, string content, bool bom = false)
+    {
+        var path = Path.Combine(_dir, name);
+        var bytes = (bom ? [0xEF, 0xBB, 0xBF] : Array.Empty<byte>()).Concat(Encoding.UTF8.GetBytes(content)).ToArray();
+        if (name.EndsWith(".gz", StringComparison.Ordinal))
+        {
+            using var file = File.Create(path);
+            using var gzip = new GZipStream(file, CompressionLevel.Fastest);
+            gzip.Write(bytes);
+        }
+        else
+        {
+            File.WriteAllBytes(path, bytes);
+        }
+        return path;
+    }
+
+    private static Task<CsvSliceReader> OpenAsync(string path, long chunkSize = TinyChunkSize) =>
+        CsvSliceReader.OpenAsync(SourceCatalog.Describe(path, SourceFormat.Auto), ',', chunkSize, CancellationToken.None);
+
+    private sealed record ChunkResult(int Seq, long SourceBytes, string Output, ChunkCounts Counts);
+
+    /// <summary>Reads a file the way SliceBuilder does and returns what each chunk wrote: "profileId,email" of members of S1.</summary>
+    private static async Task<List<ChunkResult>> ExportAsync(string path, long chunkSize = TinyChunkSize,
+        MalformedRowPolicy policy = MalformedRowPolicy.Fail, Func<int, bool>? skip = null)
+    {
+        using var reader = await OpenAsync(path, chunkSize);
+        var spec = new ExportSpec
+        {
+            ActivationId = "test",
+            Source = new SourceSpec { Path = path },
+            SegmentId = "S1",
+            Fields = [new OutputField("profileId", "profileId"), new OutputField("email", "email")],
+            Output = new FormatSpec { Compression = OutputCompression.None },
+            Destination = new DestinationSpec { Name = "out", Type = "local", Location = "/unused" },
+            OnMalformedRow = policy,
+        };
+        var binding = ColumnBinding.Create(reader.Columns, spec, path);
+        var selection = new RowSelection(spec.SegmentId, ';', null, null, incremental: false);
+        using var rows = new DelimitedRowWriter(spec.Output);
+        var writer = new ChunkWriter(rows, selection, binding, policy, path);
+        var results = new List<ChunkResult>();
+        await foreach (var chunk in reader.ReadChunksAsync(skip ?? (_ => false), CancellationToken.None))
+        {
+            using (chunk)
+            {
+                await chunk.LoadAsync(binding, CancellationToken.None);
+                using var buffer = new MemoryStream();
+                rows.Reset(buffer);
+                chunk.Write(writer);
+                rows.Flush();
+                results.Add(new ChunkResult(chunk.Seq, chunk.SourceBytes, Encoding.UTF8.GetString(buffer.ToArray()), writer.TakeCounts()));
+            }
+        }
+        return results;
+    }
+
+    private static string Output(IEnumerable<ChunkResult> chunks) => string.Concat(chunks.Select(c => c.Output));
+
+    /// <summary>
+    /// Every record spans two lines: a quoted note whose second line is long, so most cut points fall between a
+    /// quoted newline and the record's end, where a quote-unaware cut would split the record (and, under the Fail
+    /// policy, throw). Profiles p0, p3, p6, ... are members of S1.
+    /// </summary>
+    private static string MultiLineRecords(int count, Func<int, string?>? replace = null)
+    {
+        var padding = new string('x', 150);
+        var sb = new StringBuilder(Header);
+        for (var i = 0; i < count; i++)
+            sb.Append(replace?.Invoke(i) ?? $"p{i},user{i}@example.com,\"note {i}\nsecond line, with \"\"quotes\"\" {padding}\",S{i % 3 + 1};S9\n");
+        return sb.ToString();
+    }
+
+    private static string MembersOfS1(int count, Func<int, bool>? except = null) =>
+        string.Concat(Enumerable.Range(0, count).Where(i => i % 3 == 0 && except?.Invoke(i) != true).Select(i => $"p{i},user{i}@example.com\n"));
+
+    [Test]
+    public async Task Reads_the_header_columns()
+    {
+        using var reader = await OpenAsync(WriteFile("a.csv", "profileId, email ,\"last, name\",segments\np1,a@x,b,S1\n"));
+
+        Assert.That(reader.Columns, Is.EqualTo(new[] { "profileId", "email", "last, name", "segments" }));
+    }
+
+    [Test]
+    public async Task Reads_the_header_after_a_utf8_bom_and_with_crlf()
+    {
+        var path = WriteFile("bom.csv", "profileId,email,note,segments\r\np1,a@x,n,S1\r\np2,b@x,n,S2\r\np3,c@x,n,S1\r\n", bom: true);
+
+        using (var reader = await OpenAsync(path))
+            Assert.That(reader.Columns, Is.EqualTo(new[] { "profileId", "email", "note", "segments" }));
+        Assert.That(Output(await ExportAsync(path)), Is.EqualTo("p1,a@x\np3,c@x\n"));
+    }
+
+    [Test]
+    public async Task Reads_a_gzip_file_like_the_plain_one()
+    {
+        var content = MultiLineRecords(ManyRecords);
+        var plain = await ExportAsync(WriteFile("p.csv", content), SmallestChunkSize);
+        var gzip = await ExportAsync(WriteFile("p.csv.gz", content), SmallestChunkSize);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Output(gzip), Is.EqualTo(MembersOfS1(ManyRecords)));
+            Assert.That(Output(gzip), Is.EqualTo(Output(plain)));
+            Assert.That(gzip.Sum(c => c.SourceBytes), Is.EqualTo(Encoding.UTF8.GetByteCount(content) - Header.Length));
+        }
+    }
+
+    [Test]
+    public async Task An_empty_file_is_a_source_problem()
+    {
+        var path = WriteFile("empty.csv", "");
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => OpenAsync(path)))!;
+        Assert.That(e.Message, Is.EqualTo($"{path} is empty: a header row with the column names is required."));
+    }
+
+    [Test]
+    public async Task A_file_with_only_a_header_has_no_chunks()
+    {
+        var chunks = await ExportAsync(WriteFile("h.csv", Header));
+
+        Assert.That(chunks, Is.Empty);
+    }
+
+    [Test]
+    public async Task A_header_without_a_newline_is_read()
+    {
+        var path = WriteFile("h.csv", "profileId,email,segments");
+
+        using var reader = await OpenAsync(path);
+        Assert.That(reader.Columns, Is.EqualTo(new[] { "profileId", "email", "segments" }));
+    }
+
+    [Test]
+    public async Task The_last_line_without_a_trailing_newline_is_read()
+    {
+        var chunks = await ExportAsync(WriteFile("a.csv", Header + "p1,a@x,n,S2\np2,b@x,n,S1"));
+
+        Assert.That(Output(chunks), Is.EqualTo("p2,b@x\n"));
+    }
+
+    [Test]
+    public async Task A_quoted_newline_in_the_last_record_without_a_trailing_newline_is_read()
+    {
+        var chunks = await ExportAsync(WriteFile("a.csv", Header + "p1,a@x,\"x\ny\",S1"));
+
+        Assert.That(Output(chunks), Is.EqualTo("p1,a@x\n"));
+    }
+
+    [Test]
+    public async Task Blank_lines_carry_no_rows()
+    {
+        var chunks = await ExportAsync(WriteFile("a.csv", Header + "\np1,a@x,n,S1\n\r\n\np2,b@x,n,S1\n\n"));
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Output(chunks), Is.EqualTo("p1,a@x\np2,b@x\n"));
+            Assert.That(chunks.Sum(c => c.Counts.RowsRead), Is.EqualTo(2));
+        }
+    }
+
+    [Test]
+    public async Task Chunks_are_cut_at_record_boundaries_and_records_with_newlines_are_never_split()
+    {
+        var content = MultiLineRecords(ManyRecords);
+
+        // Under the Fail policy a record cut in two would throw (unclosed quote or wrong column count).
+        var chunks = await ExportAsync(WriteFile("many.csv", content), SmallestChunkSize);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(chunks, Has.Count.GreaterThan(1));
+            Assert.That(chunks.Select(c => c.Seq), Is.EqualTo(Enumerable.Range(0, chunks.Count)));
+            Assert.That(Output(chunks), Is.EqualTo(MembersOfS1(ManyRecords)));
+            Assert.That(chunks.Sum(c => c.Counts.RowsRead), Is.EqualTo(ManyRecords));
+            Assert.That(chunks.Sum(c => c.Counts.RowsWritten), Is.EqualTo((ManyRecords + 2) / 3));
+            Assert.That(chunks.Sum(c => c.SourceBytes), Is.EqualTo(Encoding.UTF8.GetByteCount(content) - Header.Length));
+            Assert.That(chunks.Select(c => c.Counts.RowsSkipped), Is.All.Zero);
+        }
+    }
+
+    [Test]
+    public async Task Chunking_the_same_file_twice_gives_the_same_chunks()
+    {
+        var path = WriteFile("many.csv", MultiLineRecords(ManyRecords));
+
+        var first = await ExportAsync(path, SmallestChunkSize);
+        var second = await ExportAsync(path, SmallestChunkSize);
+
+        Assert.That(second.Select(c => (c.Seq, c.SourceBytes, c.Output)), Is.EqualTo(first.Select(c => (c.Seq, c.SourceBytes, c.Output))));
+    }
+
+    [Test]
+    [Ignore("BUG: CsvSliceReader does not bound chunks by chunkSize (lib/Pipeline.Engine/Sources/CsvSliceReader.cs). FillAsync " +
+            "(line 166) reads into the whole rented buffer (_carry.Length - _carryLength) instead of stopping at target, and ReadChunksAsync " +
+            "(lines 108 and 112) cuts at the last record boundary of everything buffered. The buffer is ArrayPool.Rent(chunkSize + 1 MiB) " +
+            "(line 37), so a 64-byte or 64 KiB chunk size gives 2 MiB chunks and the default 8 MiB gives 16 MiB chunks (measured on a 45 MB " +
+            "file), against \"chunks of about chunkSize bytes\" and the per-worker memory bound of TuningSpec.ChunkSize; boundaries also " +
+            "depend on how many bytes each ReadAsync returns. Fix: cut at LastRecordBoundary(_carry[..Math.Min(_carryLength, _chunkSize)]) " +
+            "(falling back to the whole carry, then growing, only when one record is longer), also at EOF; or read only up to target.")]
+    public async Task Chunks_hold_about_chunk_size_bytes()
+    {
+        const int chunkSize = (int)TinyChunkSize;
+        var content = MultiLineRecords(50);
+        var longestRecord = content.Split("S9\n").Max(r => Encoding.UTF8.GetByteCount(r)) + 3;
+
+        var chunks = await ExportAsync(WriteFile("small.csv", content), chunkSize);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(chunks, Has.Count.GreaterThan(1));
+            Assert.That(chunks.Select(c => c.SourceBytes), Is.All.LessThanOrEqualTo(chunkSize + longestRecord));
+            Assert.That(Output(chunks), Is.EqualTo(MembersOfS1(50)));
+        }
+    }
+
+    [Test]
+    public async Task The_skip_predicate_skips_chunks_but_keeps_their_numbers()
+    {
+        var path = WriteFile("many.csv", MultiLineRecords(ManyRecords));
+        var all = await ExportAsync(path, SmallestChunkSize);
+        Assert.That(all, Has.Count.GreaterThan(1));
+        var asked = new List<int>();
+
+        var rest = await ExportAsync(path, SmallestChunkSize, skip: seq => { asked.Add(seq); return seq == 0; });
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(asked, Is.EqualTo(all.Select(c => c.Seq)));
+            Assert.That(rest.Select(c => c.Seq), Is.EqualTo(all.Skip(1).Select(c => c.Seq)));
+            Assert.That(Output(rest), Is.EqualTo(Output(all.Skip(1))));
+        }
+    }
+
+    [Test]
+    public async Task Skipping_every_chunk_returns_none()
+    {
+        var chunks = await ExportAsync(WriteFile("many.csv", MultiLineRecords(ManyRecords)), SmallestChunkSize, skip: _ => true);
+
+        Assert.That(chunks, Is.Empty);
+    }
+
+    [Test]
+    public async Task A_malformed_row_fails_with_the_file_and_its_line_counting_multi_line_records_before_it()
+    {
+        // Line 1 header, 2-3 a quoted note, 4 p2, 5 blank, 6-8 a note with two newlines, 9 the bad row.
+        var path = WriteFile("bad.csv", Header + "p1,a@x,\"one\ntwo\",S1\np2,b@x,n,S2\n\np3,c@x,\"a\nb\r\nc\",S1\np4,d@x,n\"oops\",S1\np5,e@x,n,S1\n");
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path)))!;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(e.File, Is.EqualTo(path));
+            Assert.That(e.Line, Is.EqualTo(9));
+            Assert.That(e.Reason, Is.EqualTo("field 3 has a quote but is not enclosed in quotes"));
+            Assert.That(e.Message, Is.EqualTo($"{path}, line 9: field 3 has a quote but is not enclosed in quotes"));
+        }
+    }
+
+    [Test]
+    public async Task A_malformed_row_far_into_the_file_has_the_right_line_in_a_later_chunk()
+    {
+        const int bad = ManyRecords - 100;
+        var path = WriteFile("bad.csv", MultiLineRecords(ManyRecords, i => i == bad ? $"p{i},only-two-columns\n" : null));
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path, SmallestChunkSize)))!;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(e.Line, Is.EqualTo(2 + 2 * bad)); // after the header and `bad` two-line records
+            Assert.That(e.Reason, Is.EqualTo("has 2 columns, the header has 4"));
+        }
+    }
+
+    [Test]
+    public async Task A_quote_never_closed_fails_at_the_line_where_the_record_starts()
+    {
+        var path = WriteFile("open.csv", Header + "p1,a@x,n,S1\np2,b@x,\"never closed,S1\np3,c@x,n,S1\n");
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path)))!;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(e.Line, Is.EqualTo(3));
+            Assert.That(e.Reason, Is.EqualTo("a quoted field is never closed (the file ends inside quotes)"));
+        }
+    }
+
+    [Test]
+    public async Task A_malformed_header_fails_at_line_one()
+    {
+        var path = WriteFile("h.csv", "profileId,em\"ail,segments\np1,a@x,S1\n");
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => OpenAsync(path)))!;
+
+        Assert.That(e.Line, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task With_the_skip_policy_malformed_rows_are_counted_and_the_first_is_named()
+    {
+        var path = WriteFile("bad.csv", Header + "p1,a@x,\"one\ntwo\",S1\np2,b@x,n\"x\",S1\np3,c@x,n,S1\n,d@x,n,S1\np5,e@x,\"n\"x,S1\np6,f@x,n,S1,extra\np7,g@x,n,S1\n");
+
+        var chunks = await ExportAsync(path, policy: MalformedRowPolicy.Skip);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Output(chunks), Is.EqualTo("p1,a@x\np3,c@x\np7,g@x\n"));
+            Assert.That(chunks.Sum(c => c.Counts.RowsRead), Is.EqualTo(7));
+            Assert.That(chunks.Sum(c => c.Counts.RowsWritten), Is.EqualTo(3));
+            Assert.That(chunks.Sum(c => c.Counts.RowsSkipped), Is.EqualTo(4));
+            Assert.That(chunks.Select(c => c.Counts.FirstSkipped).First(s => s is not null),
+                Is.EqualTo($"{path}, line 4: field 3 has a quote but is not enclosed in quotes"));
+        }
+    }
+
+    [Test]
+    public async Task With_the_skip_policy_each_chunk_names_its_own_first_skipped_row()
+    {
+        const int bad = ManyRecords - 100;
+        var path = WriteFile("bad.csv", MultiLineRecords(ManyRecords, i => i is 3 or bad ? $"p{i},only-two-columns\n" : null));
+
+        var chunks = await ExportAsync(path, SmallestChunkSize, MalformedRowPolicy.Skip);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Output(chunks), Is.EqualTo(MembersOfS1(ManyRecords, except: i => i is 3 or bad)));
+            Assert.That(chunks.Sum(c => c.Counts.RowsSkipped), Is.EqualTo(2));
+            Assert.That(chunks.Select(c => c.Counts.FirstSkipped).Where(s => s is not null), Is.EqualTo(new[]
+            {
+                $"{path}, line 8: has 2 columns, the header has 4",
+                $"{path}, line {2 + 2 * bad - 1}: has 2 columns, the header has 4",
+            }));
+        }
+    }
+}
