@@ -389,7 +389,7 @@ public class ConfigLoaderTests
     }
 
     [Test]
-    [Ignore("BUG: ConfigLoader.ReadSchedule (lib/Pipeline.Engine/Configuration/ConfigLoader.cs, line 278) reports a valid " +
+    [Ignore("BUG: ConfigLoader.ReadSchedule (lib/Pipeline.Engine/Configuration/ConfigLoader.cs, line 300) reports a valid " +
             "\"startAt\" (\"2026-11-16T00:00:00Z\") as \"is not a date and time\" whenever timeZone is unknown, because it only " +
             "parses startAt when zone is not null. The user gets a false second problem. Parse startAt with " +
             "`zone ?? TimeZoneInfo.Utc` (or skip the check when the zone is unknown).")]
@@ -415,7 +415,7 @@ public class ConfigLoaderTests
     }
 
     [Test]
-    [Ignore("BUG: ConfigLoader.ReadSchedule (lib/Pipeline.Engine/Configuration/ConfigLoader.cs, line 305) returns null for " +
+    [Ignore("BUG: ConfigLoader.ReadSchedule (lib/Pipeline.Engine/Configuration/ConfigLoader.cs, line 327) returns null for " +
             "daily/every/weekly/once as soon as the time zone is unknown, before checking the value, so \"every\": \"5h\" with an " +
             "unknown timeZone reports only the time zone (cron expressions are checked in the same situation). Check the preset " +
             "against the UTC fallback first and return null only afterwards.")]
