@@ -1,0 +1,224 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Amazon.Runtime;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Microsoft.Extensions.Logging;
+using Pipeline.Engine.Configuration;
+using S3Encryption = Pipeline.Engine.Configuration.S3Encryption;
+using Pipeline.Engine.Ports;
+using Pipeline.S3.Clients;
+using Pipeline.S3.Errors;
+using Pipeline.S3.Resilience;
+
+namespace Pipeline.S3.Delivery;
+
+/// <summary>
+/// Delivers export files into an S3 bucket (or an S3-compatible store) with multipart uploads: the engine
+/// starts a file once, uploads its parts in any order (possibly twice, with identical bytes), completes it
+/// (possibly twice) and aborts it on failure. Files no bigger than <see cref="SinglePutThreshold"/> go in one
+/// PutObject when part 1 arrives, which is atomic too. Stateless: any instance can continue any upload.
+/// </summary>
+public sealed partial class S3Destination : IExportDestination
+{
+    /// <summary>
+    /// Files up to this size are sent as one PutObject. It equals the smallest part size the engine uses, so
+    /// such a file is always a single part, whatever the tuning says.
+    /// </summary>
+    public const long SinglePutThreshold = FileNameDefaults.MinPartSize;
+
+    private readonly DestinationSpec _destination;
+    private readonly S3Sender _s3;
+    private readonly S3Connection _connection;
+    private readonly S3Requests _requests;
+    private readonly ILogger _logger;
+
+    internal S3Destination(S3Sender s3, ILogger logger)
+    {
+        _destination = s3.Destination;
+        _s3 = s3;
+        _connection = _s3.Connection;
+        _requests = _s3.Requests;
+        _logger = logger;
+    }
+
+    public string Bucket => _destination.Location;
+
+    public string Describe(string key) => $"s3://{Bucket}/{key}";
+
+    public async Task<string> StartFileAsync(string key, long length, ObjectProperties properties, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (length <= SinglePutThreshold) return SinglePutUpload.Encode(properties);
+        var call = new S3Call(S3Operations.CreateMultipartUpload, Bucket, key);
+        var response = await _s3.SendAsync(call, (client, ct) => client.InitiateMultipartUploadAsync(_requests.Initiate(key, properties), ct), cancellationToken);
+        if (string.IsNullOrEmpty(response.UploadId))
+            throw new DestinationException($"{_connection.Describe()} answered CreateMultipartUpload for {Describe(key)} without an upload id (destination \"{_destination.Name}\").");
+        Log.Started(_logger, Describe(key), response.UploadId, length);
+        return response.UploadId;
+    }
+
+    public async Task<PartReceipt> UploadPartAsync(string key, string uploadId, int partNumber, long offset, ReadOnlyMemory<byte> content,
+        CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(partNumber, 1);
+        var sha = Convert.ToBase64String(SHA256.HashData(content.Span));
+        string? etag;
+        if (SinglePutUpload.TryDecode(uploadId, out var properties))
+        {
+            if (partNumber != 1 || offset != 0)
+                throw new InvalidOperationException($"{Describe(key)} is sent in one request, but part {partNumber} at offset {offset} was uploaded.");
+            var call = new S3Call(S3Operations.PutObject, Bucket, key, uploadId, partNumber);
+            var response = await _s3.SendAsync(call, (client, ct) => client.PutObjectAsync(_requests.Put(key, content, sha, properties), ct), cancellationToken);
+            etag = response.ETag;
+        }
+        else
+        {
+            var call = new S3Call(S3Operations.UploadPart, Bucket, key, uploadId, partNumber);
+            var response = await _s3.SendAsync(call, (client, ct) => client.UploadPartAsync(_requests.Part(key, uploadId, partNumber, content, sha), ct), cancellationToken);
+            etag = response.ETag;
+        }
+        if (string.IsNullOrEmpty(etag))
+            throw new DestinationException($"{_connection.Describe()} stored part {partNumber} of {Describe(key)} but answered without an ETag (destination \"{_destination.Name}\").");
+        return new PartReceipt(partNumber, offset, content.Length, etag, sha);
+    }
+
+    public async Task CompleteFileAsync(string key, string uploadId, IReadOnlyList<PartReceipt> parts, long length, CancellationToken cancellationToken)
+    {
+        CheckParts(key, parts, length);
+        if (SinglePutUpload.TryDecode(uploadId, out _))
+        {
+            // Written whole by part 1; completion only confirms it is there.
+            if (await HeadAsync(key, cancellationToken) is { } head && head.ContentLength == length) return;
+            throw new DestinationException($"{Describe(key)} was written in one request but is not there with {length} bytes any more " +
+                                           $"(destination \"{_destination.Name}\"); something else deleted or replaced it. Fix: run the export again.");
+        }
+        var call = new S3Call(S3Operations.CompleteMultipartUpload, Bucket, key, uploadId);
+        try
+        {
+            await _s3.SendRawAsync(call, (client, ct) => client.CompleteMultipartUploadAsync(_requests.Complete(key, uploadId, parts, length), ct), cancellationToken);
+            Log.Completed(_logger, Describe(key), uploadId, parts.Count, length);
+        }
+        catch (AmazonServiceException e) when (S3Errors.IsNoSuchUpload(e))
+        {
+            // An earlier attempt may have completed it and died before recording that.
+            if (await CompletedEarlierAsync(key, parts, length, cancellationToken))
+            {
+                Log.AlreadyCompleted(_logger, Describe(key), uploadId);
+                return;
+            }
+            throw _s3.Explain(e, call);
+        }
+        catch (AmazonServiceException e) when (_s3.TryExplain(e, call, out var explained))
+        {
+            throw explained;
+        }
+    }
+
+    public async Task AbortFileAsync(string key, string uploadId, CancellationToken cancellationToken)
+    {
+        // A single-request file has no parts to discard: it either was written whole or not at all.
+        if (SinglePutUpload.TryDecode(uploadId, out _)) return;
+        var call = new S3Call(S3Operations.AbortMultipartUpload, Bucket, key, uploadId);
+        try
+        {
+            await _s3.SendRawAsync(call, (client, ct) => client.AbortMultipartUploadAsync(_requests.Abort(key, uploadId), ct), cancellationToken);
+            Log.Aborted(_logger, Describe(key), uploadId);
+        }
+        catch (AmazonServiceException e) when (S3Errors.IsNoSuchUpload(e))
+        {
+            // Already aborted, completed or swept: nothing is left to discard.
+        }
+        catch (AmazonServiceException e) when (_s3.TryExplain(e, call, out var explained))
+        {
+            throw explained;
+        }
+    }
+
+    public async Task PutObjectAsync(string key, ReadOnlyMemory<byte> content, ObjectProperties properties, CancellationToken cancellationToken)
+    {
+        var sha = Convert.ToBase64String(SHA256.HashData(content.Span));
+        var call = new S3Call(S3Operations.PutObject, Bucket, key);
+        await _s3.SendAsync(call, (client, ct) => client.PutObjectAsync(_requests.Put(key, content, sha, properties), ct), cancellationToken);
+    }
+
+    public async Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) => await HeadAsync(key, cancellationToken) is not null;
+
+    /// <summary>The object's metadata, or null when there is no such object.</summary>
+    internal async Task<GetObjectMetadataResponse?> HeadAsync(string key, CancellationToken cancellationToken)
+    {
+        var call = new S3Call(S3Operations.HeadObject, Bucket, key);
+        try
+        {
+            return await _s3.SendRawAsync(call, (client, ct) => client.GetObjectMetadataAsync(_requests.Head(key), ct), cancellationToken);
+        }
+        catch (AmazonServiceException e) when (S3Errors.IsMissingObject(e))
+        {
+            return null;
+        }
+        catch (AmazonServiceException e) when (_s3.TryExplain(e, call, out var explained))
+        {
+            throw explained;
+        }
+    }
+
+    /// <summary>
+    /// True when the object is there with the expected length and, where S3's multipart ETag can be predicted
+    /// from the part ETags (MD5s, i.e. no SSE-KMS), with that ETag: then it is this upload's result, not an older object.
+    /// </summary>
+    private async Task<bool> CompletedEarlierAsync(string key, IReadOnlyList<PartReceipt> parts, long length, CancellationToken cancellationToken)
+    {
+        var head = await HeadAsync(key, cancellationToken);
+        if (head is null || head.ContentLength != length) return false;
+        var expected = _destination.S3?.Encryption == S3Encryption.Kms ? null : MultipartETag(parts);
+        var actual = head.ETag?.Trim('"');
+        return expected is null || actual is null || !MultipartETagPattern().IsMatch(actual) || actual == expected;
+    }
+
+    [GeneratedRegex("^[0-9a-f]{32}-[0-9]+$")]
+    private static partial Regex MultipartETagPattern();
+
+    [GeneratedRegex("^[0-9a-f]{32}$")]
+    private static partial Regex Md5Pattern();
+
+    /// <summary>S3's ETag of a completed multipart upload: MD5 of the concatenated binary part MD5s, "-", the part count.</summary>
+    internal static string? MultipartETag(IReadOnlyList<PartReceipt> parts)
+    {
+        var digests = new List<byte>(parts.Count * 16);
+        foreach (var part in parts.OrderBy(p => p.PartNumber))
+        {
+            var hex = part.ETag.Trim('"').ToLowerInvariant();
+            if (!Md5Pattern().IsMatch(hex)) return null;
+            digests.AddRange(Convert.FromHexString(hex));
+        }
+#pragma warning disable CA5351 // MD5 is what S3 uses for ETags; this only predicts one, it protects nothing
+        return Convert.ToHexStringLower(MD5.HashData(digests.ToArray())) + "-" + parts.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+#pragma warning restore CA5351
+    }
+
+    /// <summary>The engine must hand over parts 1..N covering exactly the file; anything else is a bug, not a user error.</summary>
+    private void CheckParts(string key, IReadOnlyList<PartReceipt> parts, long length)
+    {
+        var ordered = parts.OrderBy(p => p.PartNumber).ToList();
+        var problem = ordered.Count == 0 ? "no parts"
+            : ordered.Where((p, i) => p.PartNumber != i + 1).Any() ? $"part numbers {string.Join(",", ordered.Select(p => p.PartNumber))} are not 1..{ordered.Count}"
+            : ordered.Sum(p => p.Length) != length ? $"parts hold {ordered.Sum(p => p.Length)} bytes, the file {length}"
+            : null;
+        if (problem is not null) throw new InvalidOperationException($"Cannot complete {Describe(key)}: {problem}.");
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Started multipart upload {UploadId} of {Target} ({Bytes} bytes)")]
+        public static partial void Started(ILogger logger, string target, string uploadId, long bytes);
+
+        [LoggerMessage(2, LogLevel.Debug, "Completed multipart upload {UploadId} of {Target}: {Parts} part(s), {Bytes} bytes")]
+        public static partial void Completed(ILogger logger, string target, string uploadId, int parts, long bytes);
+
+        [LoggerMessage(3, LogLevel.Information, "Multipart upload {UploadId} of {Target} was already completed by an earlier attempt")]
+        public static partial void AlreadyCompleted(ILogger logger, string target, string uploadId);
+
+        [LoggerMessage(4, LogLevel.Information, "Aborted multipart upload {UploadId} of {Target}")]
+        public static partial void Aborted(ILogger logger, string target, string uploadId);
+    }
+}

@@ -1,0 +1,185 @@
+using System.Globalization;
+using System.Text;
+using Amazon.Runtime;
+using Amazon.S3.Model;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Ports;
+using Pipeline.S3.Delivery;
+using Pipeline.S3.Errors;
+using Pipeline.S3.Resilience;
+
+namespace Pipeline.S3.Probing;
+
+/// <summary>
+/// What `pipeline validate` asks of an S3 destination, checked with the real requests an export sends:
+/// credentials resolve; the bucket exists and is in the configured region; a probe object can be written
+/// under the prefix (with the crossAccount ACL and ExpectedBucketOwner, encryption and storage class) and
+/// deleted; a multipart upload can be started and aborted; stale uploads can be listed for sweeping.
+/// Every refusal names the missing permission and the IAM statement that grants it.
+/// </summary>
+public sealed class S3DestinationProbe
+{
+    public const string ProbeKeyPrefix = ".pipeline-probe-";
+
+    private readonly S3DestinationFactory _destinations;
+
+    public S3DestinationProbe(S3DestinationFactory destinations) => _destinations = destinations;
+
+    public async Task<IReadOnlyList<ProbeFinding>> ProbeAsync(DestinationSpec destination, CancellationToken cancellationToken)
+    {
+        var findings = new List<ProbeFinding>();
+        var s3 = _destinations.Sender(destination);
+        var options = destination.S3 ?? new S3DestinationOptions();
+
+        try
+        {
+            await _destinations.Clients.GetClientAsync(destination, cancellationToken);
+            findings.Add(new(ProbeStatus.Ok, "credentials", $"Credentials for mode {options.Credentials} resolved."));
+        }
+        catch (Exception e) when (e is SecretException or DestinationException)
+        {
+            findings.Add(new(ProbeStatus.Problem, "credentials", e.Message));
+            return findings;
+        }
+
+        if (!await CheckBucketAsync(s3, findings, cancellationToken)) return findings;
+
+        var now = _destinations.Time.GetUtcNow();
+        var key = $"{destination.Prefix}{ProbeKeyPrefix}{now.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)}-{Guid.NewGuid():N}.txt";
+        var body = Encoding.UTF8.GetBytes($"Written by `pipeline validate` at {now:O} to check write access; safe to delete.\n");
+        var put = new S3Call(S3Operations.PutObject, s3.Bucket, key);
+        var sha = Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(body));
+        if (!await TryAsync(s3, put, findings, "write", ProbeStatus.Problem,
+                (client, ct) => client.PutObjectAsync(s3.Requests.Put(key, body, sha, new ObjectProperties("text/plain; charset=utf-8", null)), ct), cancellationToken))
+            return findings;
+        findings.Add(new(ProbeStatus.Ok, "write", $"Wrote {put.Target}{WriteDetails(options)}."));
+
+        var delete = new S3Call(S3Operations.DeleteObject, s3.Bucket, key);
+        if (await TryAsync(s3, delete, findings, "cleanup", ProbeStatus.Warning,
+                (client, ct) => client.DeleteObjectAsync(s3.Requests.Delete(key), ct), cancellationToken,
+                note: $" Exports do not need s3:DeleteObject; delete {put.Target} by hand, or grant it so validate cleans up after itself."))
+            findings.Add(new(ProbeStatus.Ok, "cleanup", $"Deleted {put.Target}."));
+
+        await CheckMultipartAsync(s3, key, findings, cancellationToken);
+
+        var list = new S3Call(S3Operations.ListMultipartUploads, s3.Bucket, destination.Prefix);
+        if (await TryAsync(s3, list, findings, "sweep", ProbeStatus.Warning,
+                (client, ct) => client.ListMultipartUploadsAsync(s3.Requests.ListUploads(destination.Prefix, null, null), ct), cancellationToken,
+                note: " Without it, uploads left by crashed exports cannot be swept: grant it, or add a lifecycle rule AbortIncompleteMultipartUpload (e.g. 7 days) to the bucket."))
+            findings.Add(new(ProbeStatus.Ok, "sweep", $"Can list multipart uploads under s3://{s3.Bucket}/{destination.Prefix} to sweep stale ones."));
+        return findings;
+    }
+
+    /// <summary>HeadBucket: exists, reachable, in the configured region. False when nothing further can work.</summary>
+    private static async Task<bool> CheckBucketAsync(S3Sender s3, List<ProbeFinding> findings, CancellationToken cancellationToken)
+    {
+        var call = new S3Call(S3Operations.HeadBucket, s3.Bucket);
+        var where = $"destination \"{s3.Destination.Name}\"";
+        try
+        {
+            var head = await s3.SendRawAsync(call, (client, ct) => client.HeadBucketAsync(s3.Requests.HeadBucket(), ct), cancellationToken);
+            var region = string.IsNullOrEmpty(head.BucketRegion) ? null : head.BucketRegion;
+            // Custom endpoints report whatever region they like; only AWS's answer is authoritative.
+            if (region is not null && s3.Connection.Endpoint is null && region != s3.Connection.Region)
+            {
+                findings.Add(new(ProbeStatus.Problem, "region", $"Bucket \"{s3.Bucket}\" is in region {region}, but {where} uses region {s3.Connection.Region}.",
+                    $"Set \"region\": \"{region}\" on {where}."));
+                return false;
+            }
+            findings.Add(new(ProbeStatus.Ok, "bucket", $"Bucket \"{s3.Bucket}\" is reachable at {s3.Connection.Describe()}{(region is null ? "" : $", region {region}")}."));
+            return true;
+        }
+        catch (AmazonServiceException e) when (S3Errors.IsWrongRegion(e))
+        {
+            var region = S3Errors.BucketRegion(e);
+            findings.Add(region is not null
+                ? new(ProbeStatus.Problem, "region", $"Bucket \"{s3.Bucket}\" is in region {region}, but {where} uses region {s3.Connection.Region}.",
+                    $"Set \"region\": \"{region}\" on {where}.")
+                : new(ProbeStatus.Problem, "region", S3Errors.Explain(e, call, s3.Destination, s3.Connection)));
+            return false;
+        }
+        catch (AmazonServiceException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound || e.ErrorCode == "NoSuchBucket")
+        {
+            findings.Add(new(ProbeStatus.Problem, "bucket", S3Errors.Explain(e, call, s3.Destination, s3.Connection)));
+            return false;
+        }
+        catch (AmazonServiceException e) when (e.StatusCode == System.Net.HttpStatusCode.Forbidden)
+        {
+            // HEAD answers carry no error code: a missing s3:ListBucket and bad credentials look alike. The write check tells them apart.
+            var statement = S3Permissions.Statement(["s3:ListBucket"], S3Permissions.Resource(S3Operations.HeadBucket, s3.Connection.Partition, s3.Bucket, ""), Mode(s3));
+            findings.Add(new(ProbeStatus.Warning, "bucket",
+                $"Could not check bucket \"{s3.Bucket}\" and its region: HeadBucket was denied (exports do not need s3:ListBucket; the write check below still runs).",
+                $"Optional, so validate can check the region: add to {S3Permissions.PolicyHome(s3.Destination, s3.Destination.S3 ?? new())}:\n{statement}"));
+            return true;
+        }
+        catch (AmazonServiceException e) when (s3.TryExplain(e, call, out var explained))
+        {
+            findings.Add(new(ProbeStatus.Problem, "bucket", explained.Message));
+            return false;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            findings.Add(new(ProbeStatus.Problem, "bucket", $"Cannot reach {s3.Connection.Describe()} for bucket \"{s3.Bucket}\": {e.Message}",
+                "Check \"endpoint\"/\"region\" and the network path to S3."));
+            return false;
+        }
+    }
+
+    /// <summary>Starts and aborts a multipart upload: exercises SSE-KMS (multipart needs kms:Decrypt too) and s3:AbortMultipartUpload.</summary>
+    private static async Task CheckMultipartAsync(S3Sender s3, string key, List<ProbeFinding> findings, CancellationToken cancellationToken)
+    {
+        var start = new S3Call(S3Operations.CreateMultipartUpload, s3.Bucket, key);
+        InitiateMultipartUploadResponse? started = null;
+        if (!await TryAsync(s3, start, findings, "multipart", ProbeStatus.Problem,
+                async (client, ct) => started = await client.InitiateMultipartUploadAsync(s3.Requests.Initiate(key, new ObjectProperties("text/plain", null)), ct),
+                cancellationToken))
+            return;
+        var abort = new S3Call(S3Operations.AbortMultipartUpload, s3.Bucket, key, started!.UploadId);
+        if (await TryAsync(s3, abort, findings, "abort", ProbeStatus.Problem,
+                (client, ct) => client.AbortMultipartUploadAsync(s3.Requests.Abort(key, started.UploadId), ct), cancellationToken,
+                note: $" Failed exports could not discard their parts, which the bucket owner pays for. The probe's empty upload {started.UploadId} of {abort.Target} is left behind; a lifecycle rule AbortIncompleteMultipartUpload removes it."))
+            findings.Add(new(ProbeStatus.Ok, "multipart", $"Started and aborted a multipart upload of {abort.Target}."));
+    }
+
+    /// <summary>Sends one request; on failure records a finding with the explanation and, when denied, the statement to add.</summary>
+    private static async Task<bool> TryAsync<T>(S3Sender s3, S3Call call, List<ProbeFinding> findings, string check, ProbeStatus severity,
+        Func<Amazon.S3.IAmazonS3, CancellationToken, Task<T>> request, CancellationToken cancellationToken, string note = "")
+    {
+        try
+        {
+            await s3.SendRawAsync(call, request, cancellationToken);
+            return true;
+        }
+        catch (AmazonServiceException e) when (e.StatusCode != 0 && (S3Errors.IsAccessDenied(e) || !S3RetryPipeline.IsTransient(e, CancellationToken.None)))
+        {
+            string? fix = null;
+            if (S3Errors.IsAccessDenied(e))
+            {
+                var options = s3.Destination.S3 ?? new S3DestinationOptions();
+                var statement = S3Permissions.Statement(S3Permissions.For(call.Operation, options),
+                    S3Permissions.Resource(call.Operation, s3.Connection.Partition, s3.Bucket, s3.Destination.Prefix), options.Credentials);
+                fix = $"Add to {S3Permissions.PolicyHome(s3.Destination, options)}:\n{statement}";
+            }
+            findings.Add(new(severity, check, S3Errors.Explain(e, call, s3.Destination, s3.Connection) + note, fix));
+            return false;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            findings.Add(new(severity, check, $"{call.Operation} on {call.Target} failed after retries: {e.Message}",
+                "Check \"endpoint\"/\"region\" and the network path to S3, then validate again."));
+            return false;
+        }
+    }
+
+    private static S3CredentialMode Mode(S3Sender s3) => (s3.Destination.S3 ?? new S3DestinationOptions()).Credentials;
+
+    private static string WriteDetails(S3DestinationOptions options)
+    {
+        var details = new List<string>();
+        if (options.Credentials == S3CredentialMode.CrossAccount) details.Add("ACL bucket-owner-full-control");
+        if (options.BucketOwnerAccountId is not null) details.Add($"expected bucket owner {options.BucketOwnerAccountId}");
+        if (options.Encryption != Engine.Configuration.S3Encryption.None) details.Add(options.Encryption == Engine.Configuration.S3Encryption.Kms ? $"SSE-KMS key {options.KmsKeyId}" : "SSE-S3");
+        if (options.StorageClass is not null) details.Add($"storage class {options.StorageClass}");
+        return details.Count == 0 ? "" : " (" + string.Join(", ", details) + ")";
+    }
+}
