@@ -147,8 +147,9 @@ public static partial class ConfigLoader
     {
         var v = s.String(name);
         if (v is null) return null;
-        if (v.Length == 1 && v[0] is not ('"' or '\r' or '\n')) return v[0];
-        s.Problem(name, $"must be exactly one character, not \"{v}\".", $"Use a single character such as \";\" or \"\\t\".");
+        // Rows are split on single bytes, so the character must be ASCII.
+        if (v.Length == 1 && v[0] is not ('"' or '\r' or '\n') && char.IsAscii(v[0])) return v[0];
+        s.Problem(name, $"must be exactly one ASCII character (not a quote or line break), not \"{v}\".", $"Use a single character such as \";\" or \"\\t\".");
         return null;
     }
 
@@ -297,7 +298,7 @@ public static partial class ConfigLoader
         var startText = s.String("startAt");
         if (startText is not null)
         {
-            if (zone is not null && TryParseMoment(startText, zone, out var t)) startAt = t;
+            if (TryParseMoment(startText, zone ?? TimeZoneInfo.Utc, out var t)) startAt = t;
             else s.Problem("startAt", $"\"{startText}\" is not a date and time.", "Use ISO 8601, e.g. \"2026-11-01T00:00:00Z\" or \"2026-11-01T02:00\" (in timeZone).");
         }
 
@@ -324,7 +325,7 @@ public static partial class ConfigLoader
                 case "cron":
                     var schedule = ExportSchedule.FromCron(value, zone, startAt);
                     return zoneOk ? schedule : null;
-                case "daily" or "every" or "weekly" or "once" when !zoneOk:
+                case "daily" or "every" or "weekly" or "once" when !zoneOk && IsValidPreset(kind, value):
                     return null;
                 case "daily" when SchedulePresets.TryDaily(value, out var cron, out var d):
                     return ExportSchedule.FromCron(cron, zone, startAt, $"{d} ({zone.Id})");
@@ -351,6 +352,14 @@ public static partial class ConfigLoader
         s.Problem(kind, $"\"{value}\" is not understood.", fix);
         return null;
     }
+
+    private static bool IsValidPreset(string kind, string value) => kind switch
+    {
+        "daily" => SchedulePresets.TryDaily(value, out _, out _),
+        "every" => SchedulePresets.TryEvery(value, out _, out _),
+        "weekly" => SchedulePresets.TryWeekly(value, out _, out _),
+        _ => TryParseMoment(value, TimeZoneInfo.Utc, out _),
+    };
 
     /// <summary>ISO 8601; without an offset the time is read in the schedule's time zone.</summary>
     public static bool TryParseMoment(string text, TimeZoneInfo zone, out DateTimeOffset moment)

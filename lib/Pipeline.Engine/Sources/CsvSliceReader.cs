@@ -74,7 +74,7 @@ public sealed class CsvSliceReader : ISliceReader
         while ((end = CsvRecordParser.FindRecordEnd(_carry.AsSpan(0, _carryLength), 0, out newlines)) < 0 && !_eof)
         {
             if (_carryLength == _carry.Length) Grow(_carryLength + 1);
-            await FillAsync(_carry.Length, cancellationToken);
+            await FillAsync(Math.Min(_carry.Length, _carryLength + 64 * 1024), cancellationToken);
         }
         if (_carryLength == 0) throw new SourceException($"{_source.Path} is empty: a header row with the column names is required.");
         if (end < 0) end = _carryLength;
@@ -103,21 +103,24 @@ public sealed class CsvSliceReader : ISliceReader
             await FillAsync(_chunkSize, cancellationToken);
             if (_carryLength == 0 && _eof) yield break;
             int cut;
-            if (_eof)
+            if (_eof && _carryLength <= _chunkSize)
             {
                 cut = _carryLength;
             }
             else
             {
-                cut = CsvRecordParser.LastRecordBoundary(_carry.AsSpan(0, _carryLength));
-                if (cut == 0)
+                // Cut after the last whole record within the first chunkSize bytes.
+                cut = CsvRecordParser.LastRecordBoundary(_carry.AsSpan(0, Math.Min(_carryLength, _chunkSize)));
+                while (cut == 0)
                 {
-                    // One record is bigger than the buffer: read more of it.
+                    // One record is longer than a chunk: read on until it ends, and make it a chunk of its own.
+                    var end = CsvRecordParser.FindRecordEnd(_carry.AsSpan(0, _carryLength), 0, out _);
+                    if (end >= 0) { cut = end + 1; break; }
+                    if (_eof) { cut = _carryLength; break; }
                     if (_carryLength >= MaxRecordBytes)
                         throw new MalformedRowException(_source.Path, _nextLine, $"a record is longer than {MaxRecordBytes / (1024 * 1024)} MiB; this usually means a quote is never closed");
-                    Grow(_carry.Length * 2);
-                    await FillAsync(_carry.Length, cancellationToken);
-                    continue;
+                    if (_carryLength == _carry.Length) Grow(_carry.Length * 2);
+                    await FillAsync(Math.Min(_carry.Length, _carryLength + 64 * 1024), cancellationToken);
                 }
             }
 
@@ -163,7 +166,8 @@ public sealed class CsvSliceReader : ISliceReader
             int read;
             try
             {
-                read = await _stream.ReadAsync(_carry.AsMemory(_carryLength, _carry.Length - _carryLength), cancellationToken);
+                // Never read past the target: where chunks are cut must not depend on how much one read returns.
+                read = await _stream.ReadAsync(_carry.AsMemory(_carryLength, target - _carryLength), cancellationToken);
             }
             catch (InvalidDataException e)
             {

@@ -389,10 +389,6 @@ public class ConfigLoaderTests
     }
 
     [Test]
-    [Ignore("BUG: ConfigLoader.ReadSchedule (lib/Pipeline.Engine/Configuration/ConfigLoader.cs, line 300) reports a valid " +
-            "\"startAt\" (\"2026-11-16T00:00:00Z\") as \"is not a date and time\" whenever timeZone is unknown, because it only " +
-            "parses startAt when zone is not null. The user gets a false second problem. Parse startAt with " +
-            "`zone ?? TimeZoneInfo.Utc` (or skip the check when the zone is unknown).")]
     public void An_unknown_time_zone_does_not_make_a_valid_start_time_a_problem()
     {
         var problem = SingleProblem(Sample(root => Schedule(root, 0)["timeZone"] = "Mars/Olympus_Mons"));
@@ -415,10 +411,6 @@ public class ConfigLoaderTests
     }
 
     [Test]
-    [Ignore("BUG: ConfigLoader.ReadSchedule (lib/Pipeline.Engine/Configuration/ConfigLoader.cs, line 327) returns null for " +
-            "daily/every/weekly/once as soon as the time zone is unknown, before checking the value, so \"every\": \"5h\" with an " +
-            "unknown timeZone reports only the time zone (cron expressions are checked in the same situation). Check the preset " +
-            "against the UTC fallback first and return null only afterwards.")]
     public void An_unknown_time_zone_and_a_bad_preset_are_reported_together()
     {
         var problems = Problems(Sample(root =>
@@ -608,5 +600,14 @@ public class ConfigLoaderTests
             Assert.That(problem.Path, Is.EqualTo("$.activations[1].fields"));
             Assert.That(problem.Message, Is.EqualTo("the header \"email\" appears twice."));
         }
+    }
+
+    [Test]
+    public void A_non_ascii_segments_separator_is_refused_because_rows_are_split_on_bytes()
+    {
+        var problem = SingleProblem(Sample(root => root["sources"]!["profiles"]!["segmentsSeparator"] = "\u00a6"));
+
+        Assert.That(problem.Path, Is.EqualTo("$.sources.profiles.segmentsSeparator"));
+        Assert.That(problem.Message, Does.Contain("ASCII"));
     }
 }

@@ -1,11 +1,7 @@
 using Pipeline.Engine.Formatting;
 
-namespace Pipeline.Engine.Tests.Configuration;
+namespace Pipeline.Engine.Tests.Formatting;
 
-/// <summary>
-/// Tests for <see cref="FileNameTemplate"/> (lib/Pipeline.Engine/Formatting). They live here, next to the
-/// config tests, because the "fileName" setting is where templates come from.
-/// </summary>
 public class FileNameTemplateTests
 {
     private static readonly DateTimeOffset RunTime = new(2026, 11, 16, 1, 2, 3, TimeSpan.Zero);
