@@ -184,6 +184,8 @@ EOF
   # Every data file in the folder must be in the manifest (a stray file would be a half-written one).
   local on_disk; on_disk=$(find "$out" -maxdepth 1 -type f -name '*.csv.gz' | wc -l)
   [[ "$on_disk" -eq "$listed" ]] || die "$out holds $on_disk .csv.gz files, the manifest lists $listed"
+  # The local destination stages uploads under .incomplete/; after success nothing may be left there.
+  if [[ -d "$out/.incomplete" ]] && [[ -n "$(ls -A "$out/.incomplete")" ]]; then die "$out/.incomplete still holds: $(ls -A "$out/.incomplete")"; fi
   [[ "$files" -eq "$listed" ]] || die "$manifest: totals.files=$files but it lists $listed files"
   [[ "$counted" -eq "$rows" ]] || die "$out: files hold $counted data rows, manifest totals.rows=$rows"
   [[ "$sized" -eq "$bytes" ]] || die "$out: files are $sized bytes, manifest totals.bytes=$bytes"
@@ -262,7 +264,7 @@ measure_note=$([[ "$MEASURE" == time ]] && echo "GNU \`/usr/bin/time -v\` (Maxim
   echo "- Commit: $commit"
   echo "- Runs per measurement: $REPEAT (wall = fastest run, peak RSS = highest run)"
   echo "- Peak RSS measured with $measure_note"
-  echo "- Every output verified: \`gzip -t\`, data rows per file = manifest, totals.rows = $SEGMENT members counted in the source, rowsRead = profiles, sizes and sha256 = manifest, and the CSV and Parquet exports hold identical content"
+  echo "- Every output verified: \`gzip -t\`, data rows per file = manifest, totals.rows = $SEGMENT members counted in the source, rowsRead = profiles, sizes and sha256 = manifest, nothing left in \`.incomplete/\`, and the CSV and Parquet exports hold identical content"
   echo "- Whole benchmark (including publish, input generation and verification): ${elapsed} s"
   echo
   echo "MB = 10^6 bytes. *Source MB/s* is the uncompressed CSV-equivalent size of the snapshot (the same"
