@@ -1,1 +1,0 @@
-namespace Pipeline.S3.Tests;
