@@ -8,7 +8,7 @@
 # Env knobs:
 #   BENCH_SIZES        profile counts              (default "1000000 10000000")
 #   BENCH_FORMATS      input formats, csv|parquet  (default "csv parquet")
-#   BENCH_REPEAT       runs per measurement; the fastest is reported (default 1)
+#   BENCH_REPEAT       runs per measurement; fastest wall time, highest peak RSS reported (default 1)
 #   BENCH_RESULTS_DIR  where the Markdown report goes (default bench/results)
 #   BENCH_MEASURE      auto|time|python: GNU /usr/bin/time -v or bench/measure.py (default auto)
 #   BENCH_MAX_BUSY     before each run, wait until other processes use less than this % of all CPUs
@@ -35,6 +35,7 @@ log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 die() { echo "run.sh: FAILED: $*" >&2; exit 1; }
 
 [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer, got '$REPEAT'"
+[[ "$MAX_BUSY" =~ ^[0-9]+$ && "$IDLE_WAIT" =~ ^[0-9]+$ ]] || die "BENCH_MAX_BUSY and BENCH_IDLE_WAIT must be whole numbers"
 for n in $SIZES; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SIZES holds '$n', not a profile count"; done
 for f in $FORMATS; do [[ "$f" == csv || "$f" == parquet ]] || die "BENCH_FORMATS holds '$f'; use csv and/or parquet"; done
 
