@@ -24,8 +24,17 @@ public sealed class LocalFolderDestination : IExportDestination
         var uploadId = Guid.NewGuid().ToString("N");
         Guard(() =>
         {
-            Directory.CreateDirectory(Path.Combine(_root, IncompleteFolder));
-            using var _ = new FileStream(TempPath(uploadId), FileMode.CreateNew, FileAccess.Write);
+            // Another run may remove the (empty) folder between these two lines; try again then.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    Directory.CreateDirectory(Path.Combine(_root, IncompleteFolder));
+                    using var _ = new FileStream(TempPath(uploadId), FileMode.CreateNew, FileAccess.Write);
+                    return;
+                }
+                catch (DirectoryNotFoundException) when (attempt < 3) { }
+            }
         }, key);
         return Task.FromResult(uploadId);
     }
@@ -102,6 +111,10 @@ public sealed class LocalFolderDestination : IExportDestination
             }
             File.Move(temp, final, overwrite: true);
         }, key, temp);
+        // The manifest is the run's last write: leave no empty ".incomplete" folder behind.
+        try { Directory.Delete(Path.Combine(_root, IncompleteFolder)); }
+        catch (IOException) { } // not empty: another upload is in progress
+        catch (UnauthorizedAccessException) { }
     }
 
     public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) => Task.FromResult(File.Exists(FinalPath(key)));

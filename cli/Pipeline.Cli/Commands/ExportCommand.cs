@@ -22,7 +22,7 @@ internal static class ExportCommand
         compression.AcceptOnlyFromAmong("gzip", "none");
         var maxFileSize = new Option<string>("--max-file-size") { Description = "Split files at this size, e.g. 512MiB or 1TB (default 1TB)." };
         var idColumn = new Option<string>("--id-column") { Description = "Column with the profile id (rows without one are malformed).", DefaultValueFactory = _ => "profileId" };
-        var segmentsColumn = new Option<string>("--segments-column") { Description = "Column listing each profile's segments ('; '-separated in CSV, a list in Parquet).", DefaultValueFactory = _ => "segments" };
+        var segmentsColumn = new Option<string>("--segments-column") { Description = "Column listing each profile's segments (';'-separated in CSV, spaces around ids ignored; a list in Parquet).", DefaultValueFactory = _ => "segments" };
         var fileName = new Option<string>("--file-name") { Description = "File name template, e.g. \"{segment}_{runTime:yyyyMMdd}_{index:3}\"." };
         var onMalformed = new Option<string>("--on-malformed-row") { Description = "fail (default) or skip (counted in the manifest).", DefaultValueFactory = _ => "fail" };
         onMalformed.AcceptOnlyFromAmong("fail", "skip");

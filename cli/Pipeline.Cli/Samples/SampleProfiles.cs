@@ -33,7 +33,7 @@ internal static class SampleProfiles
         var id = "p" + index.ToString("D9", CultureInfo.InvariantCulture);
         var phone = (h >> 24) % 5 == 0 ? null : "+49" + ((h >> 28) % 10_000_000_000UL).ToString("D10", CultureInfo.InvariantCulture);
         var updated = Epoch.AddSeconds((double)((h >> 20) % (330UL * 24 * 3600)));
-        // Every profile is in 0-4 segments; segment S1 holds about a quarter of all profiles.
+        // Every profile is in 0-4 segments; segment S1 holds about 17% of all profiles.
         var count = (int)((h >> 40) % 5);
         var segments = new string[count];
         for (var i = 0; i < count; i++)
@@ -59,7 +59,11 @@ internal static class SampleProfiles
         var normalized = s.Normalize(NormalizationForm.FormD);
         var sb = new StringBuilder(normalized.Length);
         foreach (var c in normalized)
-            if (CharUnicodeInfo.GetUnicodeCategory(c) != UnicodeCategory.NonSpacingMark && c < 128) sb.Append(c);
+        {
+            // Letters that don't decompose (ø, ł, ß) get a plain stand-in rather than being dropped.
+            var plain = c switch { 'ø' or 'Ø' => 'o', 'ł' or 'Ł' => 'l', 'ß' => 's', 'æ' or 'Æ' => 'a', _ => c };
+            if (CharUnicodeInfo.GetUnicodeCategory(plain) != UnicodeCategory.NonSpacingMark && plain < 128) sb.Append(plain);
+        }
         return sb.Length > 0 ? sb.ToString() : "user";
     }
 
