@@ -21,6 +21,8 @@ internal static class CliContext
         .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace) // logs go to stderr; stdout stays for results
         .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
         .AddFilter("Microsoft", LogLevel.Warning)
+        // Failed runs are reported by the command itself; the stage's error log would say it twice.
+        .AddFilter("Pipeline.Engine.Runs.ExportStages", parse.GetValue(VerboseOption) ? LogLevel.Information : LogLevel.Critical)
         .SetMinimumLevel(parse.GetValue(VerboseOption) ? LogLevel.Information : LogLevel.Warning));
 
     /// <summary>Runs a command body; errors a user can fix become one clear message and an exit code, not a stack trace.</summary>
