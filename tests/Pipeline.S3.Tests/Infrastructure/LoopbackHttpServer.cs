@@ -77,6 +77,7 @@ internal sealed class LoopbackHttpServer : IAsyncDisposable
             while (!_stop.IsCancellationRequested)
             {
                 var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                client.NoDelay = true;
                 _connections.Add(client);
                 _ = Task.Run(() => ServeAsync(client));
             }
@@ -129,8 +130,13 @@ internal sealed class LoopbackHttpServer : IAsyncDisposable
         if (!headers.ContainsKey("Content-Length") || request.Method != "HEAD") headers["Content-Length"] = body.Length.ToString(CultureInfo.InvariantCulture);
         foreach (var (name, value) in headers) head.Append(CultureInfo.InvariantCulture, $"{name}: {value}\r\n");
         head.Append("\r\n");
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), cancellationToken);
-        if (request.Method != "HEAD" && body.Length > 0) await stream.WriteAsync(body, cancellationToken);
+        // One write: a separate small write for the body would wait on Nagle and the client's delayed ACK.
+        var headBytes = Encoding.ASCII.GetBytes(head.ToString());
+        var sendBody = request.Method != "HEAD" ? body : [];
+        var message = new byte[headBytes.Length + sendBody.Length];
+        headBytes.CopyTo(message, 0);
+        sendBody.CopyTo(message, headBytes.Length);
+        await stream.WriteAsync(message, cancellationToken);
         await stream.FlushAsync(cancellationToken);
     }
 
