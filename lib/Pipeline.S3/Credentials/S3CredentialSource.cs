@@ -140,7 +140,7 @@ public sealed partial class S3CredentialSource : IS3CredentialSource
         catch (AmazonClientException e)
         {
             throw new DestinationException(
-                $"Destination \"{destination.Name}\" ({destination.Display}) uses credentials mode \"default\", but the AWS default chain found no credentials. " +
+                $"Destination \"{destination.Name}\" ({destination.Display}) uses credentials mode \"default\", but the AWS default chain found no credentials ({e.Message}). " +
                 "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for a temporary key), or AWS_PROFILE naming a profile in ~/.aws/credentials; " +
                 "or give the destination a credentials mode with a secretName.", e);
         }
@@ -150,11 +150,21 @@ public sealed partial class S3CredentialSource : IS3CredentialSource
     {
         var mode = destination.S3!.Credentials;
         var whose = mode == S3CredentialMode.AccessKey ? "the customer's AWS access key" : "our own AWS access key";
-        var value = await _secrets.GetSecretAsync(secretName, cancellationToken)
-            ?? throw new SecretException(
+        AccessKeySecret? key;
+        try
+        {
+            var value = await _secrets.GetSecretAsync(secretName, cancellationToken);
+            key = value is null ? null : AccessKeySecret.Parse(value, secretName, _secrets.Describe);
+        }
+        catch (SecretException e)
+        {
+            // The store or the parser names the secret and the store; add which destination needed it.
+            throw new SecretException($"Destination \"{destination.Name}\" (credentials.secretName, {whose}): {e.Message}", e);
+        }
+        if (key is null)
+            throw new SecretException(
                 $"Destination \"{destination.Name}\": secret \"{secretName}\" (credentials.secretName, {whose}) was not found in {_secrets.Describe}. " +
                 $"Create it with the value {AccessKeySecret.Format}, or correct credentials.secretName.");
-        var key = AccessKeySecret.Parse(value, secretName, _secrets.Describe);
         Log.KeyRead(_logger, destination.Name, secretName, _secrets.Describe);
         return key;
     }

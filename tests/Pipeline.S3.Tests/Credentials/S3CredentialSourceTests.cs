@@ -97,9 +97,23 @@ public class S3CredentialSourceTests
 
         var e = await Assert.ThrowsAsync<SecretException>(() => Source(secrets, logs: logs).GetCredentialsAsync(Destinations.CrossAccount(), CancellationToken.None));
 
-        Assert.That(e!.Message, Does.Contain("Secret \"our-aws-key\" in test store is not valid JSON"));
+        Assert.That(e!.Message, Does.StartWith("Destination \"customer-b\" (credentials.secretName, our own AWS access key): Secret \"our-aws-key\" in test store is not valid JSON"));
         Assert.That(e.ToString(), Does.Not.Contain("SECRETVALUE").And.Not.Contain("AKIAOURS"));
         Assert.That(logs.Text, Does.Not.Contain("SECRETVALUE").And.Not.Contain("AKIAOURS"));
+    }
+
+    [Test]
+    public async Task A_failing_store_is_reported_with_the_destination_that_needed_it()
+    {
+        var e = await Assert.ThrowsAsync<SecretException>(() => Source(new FailingStore()).GetCredentialsAsync(Destinations.AccessKey(), CancellationToken.None));
+
+        Assert.That(e!.Message, Is.EqualTo("Destination \"customer-a\" (credentials.secretName, the customer's AWS access key): Key Vault denied customer-a-s3"));
+    }
+
+    private sealed class FailingStore : ISecretStore
+    {
+        public string Describe => "failing";
+        public Task<string?> GetSecretAsync(string name, CancellationToken cancellationToken) => throw new SecretException($"Key Vault denied {name}");
     }
 
     [Test]
