@@ -58,7 +58,7 @@ public sealed partial class FileSecretStore : ISecretStore
         var mode = File.GetUnixFileMode(path);
         if ((mode & GroupOrOther) == 0) return null;
         var octal = Convert.ToString((int)mode & 0x1FF, 8).PadLeft(3, '0');
-        return $"Secrets file {path} can be read by other users (mode {octal}); run `chmod 600 '{path}'`.";
+        return $"Secrets file {path} is open to other users (mode {octal}); run `chmod 600 '{path}'`.";
     }
 
     public override string ToString() => Describe;

@@ -94,7 +94,7 @@ public class FileSecretStoreTests
         var store = new FileSecretStore(path, logs);
 
         Assert.That(await store.GetSecretAsync("a", CancellationToken.None), Is.EqualTo("SECRETVALUE-12345"));
-        Assert.That(store.PermissionProblem, Is.EqualTo($"Secrets file {path} can be read by other users (mode 644); run `chmod 600 '{path}'`."));
+        Assert.That(store.PermissionProblem, Is.EqualTo($"Secrets file {path} is open to other users (mode 644); run `chmod 600 '{path}'`."));
         Assert.That(logs.Entries, Has.Count.EqualTo(1));
         Assert.That(logs.Entries[0], Does.StartWith("Warning").And.Contain("chmod 600").And.Not.Contain("SECRETVALUE"));
         Assert.That(FileSecretStore.CheckPermissions(Write("{}")), Is.Null);
