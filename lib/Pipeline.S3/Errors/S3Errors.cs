@@ -18,6 +18,10 @@ internal static partial class S3Errors
 {
     public const string BucketRegionHeader = "x-amz-bucket-region";
 
+    // AuthorizationHeaderMalformed: "... the region 'us-east-1' is wrong; expecting 'eu-west-1'"
+    [GeneratedRegex("expecting '([a-z0-9-]+)'")]
+    private static partial Regex ExpectedRegionInMessage();
+
     [GeneratedRegex("<Region>([a-z0-9-]+)</Region>")]
     private static partial Regex RegionElement();
 
@@ -40,7 +44,7 @@ internal static partial class S3Errors
     public static bool IsBadCredentials(AmazonServiceException e) =>
         e.ErrorCode is "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "ExpiredToken" or "InvalidToken" or "TokenRefreshRequired";
 
-    /// <summary>The bucket's real region: the x-amz-bucket-region header, else the region S3 names in the error body.</summary>
+    /// <summary>The bucket's real region: the x-amz-bucket-region header, else the region S3 names in its error message or body.</summary>
     public static string? BucketRegion(AmazonServiceException e)
     {
         if (e.InnerException is HttpErrorResponseException { Response: { } response })
@@ -48,6 +52,8 @@ internal static partial class S3Errors
             var header = response.GetHeaderValue(BucketRegionHeader);
             if (!string.IsNullOrEmpty(header)) return header;
         }
+        var expecting = ExpectedRegionInMessage().Match(e.Message ?? "");
+        if (expecting.Success) return expecting.Groups[1].Value;
         var body = (e as Amazon.S3.AmazonS3Exception)?.ResponseBody;
         if (string.IsNullOrEmpty(body)) return null;
         var region = RegionElement().Match(body);
