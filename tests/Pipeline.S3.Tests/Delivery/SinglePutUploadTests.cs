@@ -1,0 +1,48 @@
+using System.Security.Cryptography;
+using Pipeline.Engine.Ports;
+using Pipeline.S3.Delivery;
+
+namespace Pipeline.S3.Tests.Delivery;
+
+public sealed class SinglePutUploadTests
+{
+    [TestCase("text/csv; charset=utf-8", "gzip")]
+    [TestCase("text/tab-separated-values; charset=utf-8", null)]
+    [TestCase("weird:type/with%percent", "br:x")]
+    public void The_upload_id_carries_the_object_properties(string contentType, string? encoding)
+    {
+        var id = SinglePutUpload.Encode(new ObjectProperties(contentType, encoding));
+
+        Assert.That(id, Does.StartWith("put:"));
+        Assert.That(SinglePutUpload.TryDecode(id, out var decoded), Is.True);
+        Assert.That(decoded, Is.EqualTo(new ObjectProperties(contentType, encoding)));
+    }
+
+    [TestCase("VXBsb2FkIElEIGZvciA2aWWWpmZXN0IE1QVS4-")]
+    [TestCase("2~abcdefghijklmnop")]
+    [TestCase("putting")]
+    public void Real_upload_ids_are_never_taken_for_a_single_put(string uploadId) =>
+        Assert.That(SinglePutUpload.TryDecode(uploadId, out _), Is.False);
+
+    [Test]
+    public void The_threshold_is_the_engines_smallest_part_so_a_single_put_file_is_always_one_part() =>
+        Assert.That(S3Destination.SinglePutThreshold, Is.EqualTo(Pipeline.Engine.Configuration.FileNameDefaults.MinPartSize));
+
+    [Test]
+    public void The_multipart_ETag_is_the_MD5_of_the_part_MD5s_and_the_part_count()
+    {
+#pragma warning disable CA5351 // S3's ETag formula
+        var a = MD5.HashData("part one"u8);
+        var b = MD5.HashData("part two"u8);
+        var expected = Convert.ToHexStringLower(MD5.HashData(a.Concat(b).ToArray())) + "-2";
+#pragma warning restore CA5351
+        var parts = new[]
+        {
+            new PartReceipt(2, 8, 8, $"\"{Convert.ToHexStringLower(b)}\"", "x"),
+            new PartReceipt(1, 0, 8, $"\"{Convert.ToHexStringLower(a)}\"", "x"),
+        };
+
+        Assert.That(S3Destination.MultipartETag(parts), Is.EqualTo(expected));
+        Assert.That(S3Destination.MultipartETag([new PartReceipt(1, 0, 1, "\"not-an-md5\"", "x")]), Is.Null);
+    }
+}
