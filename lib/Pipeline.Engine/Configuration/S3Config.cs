@@ -18,7 +18,7 @@ internal static partial class S3Config
     [GeneratedRegex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")]
     private static partial Regex RoleArnPattern();
 
-    [GeneratedRegex("^[A-Za-z0-9+=,.@:/-]{2,1224}$")]
+    [GeneratedRegex("^[A-Za-z0-9_+=,.@:/-]{2,1224}$")]
     private static partial Regex ExternalIdPattern();
 
     public static string? BucketProblem(string bucket) =>
@@ -85,7 +85,7 @@ internal static partial class S3Config
             switch (mode)
             {
                 case S3CredentialMode.AccessKey when secret is null:
-                    credentials.Problem("secretName", "is required for mode \"accessKey\".", "Name the secret that holds the customer's key (see README: secret format).");
+                    credentials.Problem("secretName", "is required for mode \"accessKey\".", "Name the secret that holds the customer's key (format: lib/Pipeline.S3/Credentials/README.md).");
                     break;
                 case S3CredentialMode.CrossAccount:
                     if (owner is null || !AccountPattern().IsMatch(owner))
@@ -97,7 +97,7 @@ internal static partial class S3Config
                     if (role is null || !RoleArnPattern().IsMatch(role))
                         credentials.Problem("roleArn", role is null ? "is required for mode \"assumeRole\"." : $"\"{role}\" is not an IAM role ARN.", "Use the role ARN the customer created, e.g. \"arn:aws:iam::123456789012:role/audience-export\".");
                     if (externalId is null || !ExternalIdPattern().IsMatch(externalId))
-                        credentials.Problem("externalId", externalId is null ? "is required for mode \"assumeRole\"." : "is not a valid ExternalId (2-1224 of A-Z a-z 0-9 + = , . @ : / -).",
+                        credentials.Problem("externalId", externalId is null ? "is required for mode \"assumeRole\"." : "is not a valid ExternalId (2-1224 of A-Z a-z 0-9 _ + = , . @ : / -).",
                             "Set the ExternalId unique to this customer, the same one their role's trust policy requires (`pipeline policy` prints it).");
                     break;
             }
