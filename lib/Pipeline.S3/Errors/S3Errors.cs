@@ -75,6 +75,11 @@ internal static partial class S3Errors
         return true;
     }
 
+    /// <summary>For a store that answered an operation with something else (e.g. an object listing for ListMultipartUploads).</summary>
+    public static string Unsupported(S3Call call, DestinationSpec destination, S3Connection connection, string answer) =>
+        $"The store at {connection.Describe()} does not support {call.Operation} ({call.Target}, destination \"{destination.Name}\"): it answered with {answer}. " +
+        $"Fix: use a store that supports {call.Operation}.";
+
     public static string Explain(AmazonServiceException e, S3Call call, DestinationSpec destination, S3Connection connection)
     {
         var options = destination.S3 ?? new S3DestinationOptions();
@@ -114,7 +119,8 @@ internal static partial class S3Errors
         if (e.StatusCode is HttpStatusCode.MethodNotAllowed or HttpStatusCode.NotImplemented || e.ErrorCode is "NotImplemented" or "MethodNotAllowed")
         {
             return $"The store at {connection.Describe()} does not support {call.Operation} ({call.Target}, {where}): {e.ErrorCode}. " +
-                   "Fix: use an S3-compatible store that supports multipart uploads, or set \"compatibility\": true if it is one.";
+                   $"Fix: use a store that supports {call.Operation}" +
+                   (connection.Compatibility ? "." : ", or set \"compatibility\": true on the destination if it is an S3-compatible store.");
         }
         return $"S3 refused {call.Operation} on {call.Target} ({where}): {(int)e.StatusCode} {e.ErrorCode}: {e.Message}";
     }

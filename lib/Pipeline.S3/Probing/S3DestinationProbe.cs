@@ -62,11 +62,18 @@ public sealed class S3DestinationProbe
 
         await CheckMultipartAsync(s3, key, findings, cancellationToken);
 
+        const string sweepNote = " Without it, uploads left by crashed exports cannot be swept: grant it, or add a lifecycle rule AbortIncompleteMultipartUpload (e.g. 7 days) to the bucket.";
         var list = new S3Call(S3Operations.ListMultipartUploads, s3.Bucket, destination.Prefix);
+        Amazon.S3.Model.ListMultipartUploadsResponse? listing = null;
         if (await TryAsync(s3, list, findings, "sweep", ProbeStatus.Warning,
-                (client, ct) => client.ListMultipartUploadsAsync(s3.Requests.ListUploads(destination.Prefix, null, null), ct), cancellationToken,
-                note: " Without it, uploads left by crashed exports cannot be swept: grant it, or add a lifecycle rule AbortIncompleteMultipartUpload (e.g. 7 days) to the bucket."))
-            findings.Add(new(ProbeStatus.Ok, "sweep", $"Can list multipart uploads under s3://{s3.Bucket}/{destination.Prefix} to sweep stale ones."));
+                async (client, ct) => listing = await client.ListMultipartUploadsAsync(s3.Requests.ListUploads(destination.Prefix, null, null), ct), cancellationToken,
+                note: sweepNote))
+        {
+            // Every ListMultipartUploadsResult names its bucket; a store that ignores ?uploads and lists objects does not.
+            findings.Add(string.IsNullOrEmpty(listing!.BucketName)
+                ? new(ProbeStatus.Warning, "sweep", S3Errors.Unsupported(list, destination, s3.Connection, "something other than a ListMultipartUploadsResult") + sweepNote)
+                : new(ProbeStatus.Ok, "sweep", $"Can list multipart uploads under s3://{s3.Bucket}/{destination.Prefix} to sweep stale ones."));
+        }
         return findings;
     }
 

@@ -1,6 +1,7 @@
 using Amazon.Runtime;
 using Microsoft.Extensions.Logging;
 using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Ports;
 using Pipeline.S3.Delivery;
 using Pipeline.S3.Errors;
 using Pipeline.S3.Resilience;
@@ -37,6 +38,9 @@ public sealed partial class S3UploadSweeper
             var list = new S3Call(S3Operations.ListMultipartUploads, s3.Bucket, destination.Prefix);
             var page = await s3.SendAsync(list,
                 (client, ct) => client.ListMultipartUploadsAsync(s3.Requests.ListUploads(destination.Prefix, keyMarker, uploadIdMarker), ct), cancellationToken);
+            // Every ListMultipartUploadsResult names its bucket; a store that ignores ?uploads and lists objects does not.
+            if (string.IsNullOrEmpty(page.BucketName))
+                throw new DestinationException(S3Errors.Unsupported(list, destination, s3.Connection, "something other than a ListMultipartUploadsResult"));
             foreach (var upload in page.MultipartUploads ?? [])
             {
                 // An upload of unknown age is never aborted: it may be in use.

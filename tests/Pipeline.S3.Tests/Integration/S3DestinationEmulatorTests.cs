@@ -1,6 +1,7 @@
 using Amazon.S3;
 using Pipeline.Engine.Ports;
 using Pipeline.S3.Delivery;
+using Pipeline.S3.Probing;
 using Pipeline.S3.Tests.Infrastructure;
 using static Pipeline.S3.Tests.Infrastructure.S3TestKit;
 
@@ -152,5 +153,29 @@ public sealed class S3DestinationEmulatorTests(EmulatorKind kind)
             destination.PutObjectAsync("x.json", new byte[] { 1 }, new ObjectProperties("application/json", null), CancellationToken.None));
 
         Assert.That(error!.Message, Does.Contain("\"no-such-bucket-here\" does not exist").And.Contain("destination \"customer-s3\""));
+    }
+
+    [Test]
+    public async Task The_validate_probe_writes_and_removes_its_object_and_reports_what_the_store_lacks()
+    {
+        var findings = await new S3DestinationProbe(_factory)
+            .ProbeAsync(Spec(_emulator.Endpoint, _bucket, "probe/", compatibility: Compatibility), CancellationToken.None);
+        TestContext.Out.WriteLine(string.Join("\n", findings));
+
+        var notOk = findings.Where(f => f.Status != ProbeStatus.Ok).ToList();
+        // Neither emulator lists multipart uploads (fauxqs answers ?uploads with an object listing, s3rver with NotImplemented):
+        // exactly what the probe must catch in a real store, as a warning, since exports work without it.
+        Assert.That(notOk.Single(f => f.Check == "sweep").Status, Is.EqualTo(ProbeStatus.Warning));
+        Assert.That(notOk.Single(f => f.Check == "sweep").Message, Does.Contain("does not support ListMultipartUploads"));
+        if (kind == EmulatorKind.Fauxqs) Assert.That(notOk, Has.Count.EqualTo(1));
+        else
+        {
+            // s3rver answers AbortMultipartUpload with MethodNotAllowed: failed exports could not discard their parts.
+            Assert.That(notOk, Has.Count.EqualTo(2));
+            Assert.That(notOk.Single(f => f.Check == "abort").Status, Is.EqualTo(ProbeStatus.Problem));
+            Assert.That(notOk.Single(f => f.Check == "abort").Message, Does.Contain("does not support AbortMultipartUpload"));
+        }
+        var left = await _direct.ListObjectsV2Async(new Amazon.S3.Model.ListObjectsV2Request { BucketName = _bucket, Prefix = "probe/" });
+        Assert.That(left.S3Objects ?? [], Is.Empty, "the probe object is gone");
     }
 }
