@@ -15,7 +15,11 @@ internal static class ExportCommand
         var source = new Option<string>("--source") { Description = "Snapshot file or folder: CSV, CSV.gz or Parquet, with a header.", Required = true };
         var segment = new Option<string>("--segment") { Description = "Segment id whose members to export.", Required = true };
         var fields = new Option<string>("--fields") { Description = "Output columns in order, comma-separated (any source column). Rename with source:Header.", Required = true };
-        var to = new Option<string>("--to") { Description = "Destination folder.", Required = true };
+        var to = new Option<string>("--to") { Description = "Destination: a local folder, or s3://bucket/prefix.", Required = true };
+        var endpoint = new Option<string>("--endpoint") { Description = "S3: a custom endpoint URL (S3-compatible store, emulator); default AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, then AWS." };
+        var region = new Option<string>("--region") { Description = "S3: the bucket's region (default AWS_REGION, then the profile's, then us-east-1)." };
+        var pathStyle = new Option<bool>("--path-style") { Description = "S3: path-style addressing (automatic for IP-literal and localhost endpoints)." };
+        var compatibility = new Option<bool>("--compatibility") { Description = "S3: for S3-compatible stores: no aws-chunked encoding, checksums only where required." };
         var format = new Option<string>("--format") { Description = "csv or tsv (tab-delimited .txt).", DefaultValueFactory = _ => "csv" };
         format.AcceptOnlyFromAmong("csv", "tsv");
         var compression = new Option<string>("--compression") { Description = "gzip or none.", DefaultValueFactory = _ => "gzip" };
@@ -32,13 +36,14 @@ internal static class ExportCommand
 
         var command = new Command("export", "Export the members of one segment now.")
         {
-            source, segment, fields, to, format, compression, maxFileSize, idColumn, segmentsColumn, fileName, onMalformed, formulaProtection, parallelism, chunkSize,
+            source, segment, fields, to, endpoint, region, pathStyle, compatibility, format, compression, maxFileSize, idColumn, segmentsColumn, fileName, onMalformed, formulaProtection, parallelism, chunkSize,
         };
         command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
             var tuning = new TuningSpec { Parallelism = parse.GetValue(parallelism) };
             if (parse.GetValue(chunkSize) is { } cs) tuning = tuning with { ChunkSize = ParseSize(cs, "--chunk-size", 64 * ByteSize.KiB, ByteSize.GiB) };
-            var destination = ParseDestination(parse.GetValue(to)!);
+            var destination = ParseDestination(parse.GetValue(to)!, parse.GetValue(endpoint), parse.GetValue(region),
+                parse.GetResult(pathStyle) is null ? null : parse.GetValue(pathStyle), parse.GetValue(compatibility));
             var template = parse.GetValue(fileName) ?? "{segment}_{runTime:yyyyMMdd'T'HHmmss'Z'}_{index:3}";
             if (FileNameTemplate.TryParse(template, out var templateError) is null) throw new UsageException($"--file-name \"{template}\" {templateError}.");
             var segmentId = parse.GetValue(segment)!.Trim();
@@ -75,7 +80,9 @@ internal static class ExportCommand
         var stopwatch = Stopwatch.StartNew();
         try
         {
-            var pipeline = await LocalPipeline.OpenAsync(Path.Combine(work, "state.db"), Path.Combine(work, "staging"), TimeProvider.System, loggers, spec.Tuning.Parallelism, cancellationToken: cancellationToken);
+            using var adapters = new Adapters(new SecretsSpec(), loggers);
+            var pipeline = await LocalPipeline.OpenAsync(Path.Combine(work, "state.db"), Path.Combine(work, "staging"), TimeProvider.System, loggers, spec.Tuning.Parallelism,
+                adapters.Destinations, cancellationToken);
             var run = await pipeline.Scheduler.NewRunAsync(runId, spec, now, cancellationToken);
             ExportRun result;
             await using (new ProgressDisplay(pipeline.Progress))
@@ -92,12 +99,30 @@ internal static class ExportCommand
         }
     }
 
-    internal static DestinationSpec ParseDestination(string to)
+    internal static DestinationSpec ParseDestination(string to, string? endpoint = null, string? region = null, bool? pathStyle = null, bool compatibility = false)
     {
         if (to.StartsWith("s3://", StringComparison.OrdinalIgnoreCase))
-            throw new UsageException($"--to {to}: S3 destinations are not available in this build yet; give a local folder.");
-        if (to.Contains("://", StringComparison.Ordinal)) throw new UsageException($"--to {to}: give a local folder path.");
-        return new DestinationSpec { Name = "cli", Type = "local", Location = Path.GetFullPath(to) };
+        {
+            var rest = to["s3://".Length..];
+            var slash = rest.IndexOf('/', StringComparison.Ordinal);
+            var bucket = slash < 0 ? rest : rest[..slash];
+            var prefix = slash < 0 ? "" : rest[(slash + 1)..];
+            if (S3Config.BucketProblem(bucket) is { } problem) throw new UsageException($"--to {to}: bucket \"{bucket}\" {problem}.");
+            if (prefix.Length > 0 && !prefix.EndsWith('/')) prefix += "/";
+            if (prefix.Split('/').Any(p => p is "." or "..")) throw new UsageException($"--to {to}: the prefix must not contain '.' or '..' segments.");
+            if (endpoint is not null && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
+                throw new UsageException($"--endpoint {endpoint} is not an http(s) URL.");
+            return new DestinationSpec
+            {
+                Name = "cli", Type = DestinationSpec.S3Type, Location = bucket, Prefix = prefix,
+                // Ad-hoc exports use the standard AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...
+                S3 = new S3DestinationOptions { Endpoint = endpoint, Region = region, PathStyle = pathStyle, Compatibility = compatibility },
+            };
+        }
+        if (to.Contains("://", StringComparison.Ordinal)) throw new UsageException($"--to {to}: give a local folder path or s3://bucket/prefix.");
+        if (endpoint is not null || region is not null || pathStyle is not null || compatibility)
+            throw new UsageException("--endpoint, --region, --path-style and --compatibility apply to s3:// destinations only.");
+        return new DestinationSpec { Name = "cli", Type = DestinationSpec.LocalType, Location = Path.GetFullPath(to) };
     }
 
     internal static List<OutputField> ParseFields(string text)

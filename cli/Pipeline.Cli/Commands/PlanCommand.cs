@@ -26,7 +26,7 @@ internal static class PlanCommand
             var a = config.FindActivation(id) ?? throw new UsageException($"No activation \"{id}\" in {config.FilePath}; it has: {string.Join(", ", config.Activations.Select(x => x.Id))}.");
             var spec = a.Spec;
             var now = TimeProvider.System.GetUtcNow();
-            Console.WriteLine($"Activation {a.Id}: segment {spec.SegmentId} -> {Path.Combine(spec.Destination.Location, spec.Destination.Prefix)} " +
+            Console.WriteLine($"Activation {a.Id}: segment {spec.SegmentId} -> {spec.Destination.Display} " +
                               $"({spec.Output.Format.ToString().ToLowerInvariant()}, {spec.Output.Compression.ToString().ToLowerInvariant()}, {spec.Mode.ToString().ToLowerInvariant()})");
             Console.WriteLine($"Schedule: {a.Schedule}; next slot {a.Schedule.NextSlot(now):yyyy-MM-dd HH:mm} UTC");
 

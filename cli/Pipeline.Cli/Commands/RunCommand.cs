@@ -24,8 +24,9 @@ internal static class RunCommand
             var configPath = parse.GetValue(ConfigOption)!;
             var config = ConfigLoader.Load(configPath);
             using var loggers = CliContext.Loggers(parse);
+            using var adapters = new Adapters(config.Secrets, loggers);
             var pipeline = await LocalPipeline.OpenAsync(config.StatePath, config.StagingPath, TimeProvider.System, loggers,
-                config.Activations.Count > 0 ? config.Activations[0].Spec.Tuning.Parallelism : 0, cancellationToken: cancellationToken);
+                config.Activations.Count > 0 ? config.Activations[0].Spec.Tuning.Parallelism : 0, adapters.Destinations, cancellationToken);
             var failed = false;
             while (true)
             {
@@ -76,7 +77,9 @@ internal static class RunSummary
             run.CreatedAt,
             run.CompletedAt,
             run.Error,
-            Manifest = run.ManifestKey is null ? null : Path.Combine(run.Spec.Destination.Location, run.ManifestKey),
+            Manifest = run.ManifestKey is null ? null
+                : run.Spec.Destination.Type == DestinationSpec.S3Type ? $"s3://{run.Spec.Destination.Location}/{run.ManifestKey}"
+                : Path.Combine(run.Spec.Destination.Location, run.ManifestKey),
         };
         await File.WriteAllTextAsync(Path.Combine(folder, run.RunId + ".json"),
             System.Text.Json.JsonSerializer.Serialize(summary, Pipeline.Engine.EngineJson.Indented) + "\n", cancellationToken);

@@ -15,11 +15,12 @@ internal static class RunReport
             return ExitCodes.ExportFailed;
         }
         var assembly = await store.GetDocumentAsync<AssemblyPlan>(run.RunId, ExportStages.Documents.Assembly, cancellationToken);
-        var location = run.Spec.Destination.Location;
+        var destination = run.Spec.Destination;
+        string Where(string key) => destination.Type == Engine.Configuration.DestinationSpec.S3Type ? $"s3://{destination.Location}/{key}" : Path.Combine(destination.Location, key);
         Console.WriteLine($"OK {run.ActivationId} (run {run.RunId})");
         foreach (var f in assembly?.Files ?? [])
-            Console.WriteLine($"  {Path.Combine(location, f.Key)}  {CliContext.Count(f.Rows)} rows  {CliContext.Size(f.Length)}");
-        Console.WriteLine($"  {Path.Combine(location, run.ManifestKey!)}  (manifest)");
+            Console.WriteLine($"  {Where(f.Key)}  {CliContext.Count(f.Rows)} rows  {CliContext.Size(f.Length)}");
+        Console.WriteLine($"  {Where(run.ManifestKey!)}  (manifest)");
         var rows = assembly?.Files.Sum(f => f.Rows) ?? 0;
         var bytes = assembly?.Files.Sum(f => f.Length) ?? 0;
         var seconds = Math.Max(elapsed.TotalSeconds, 0.001);

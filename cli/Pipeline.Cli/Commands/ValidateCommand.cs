@@ -2,6 +2,7 @@ using System.CommandLine;
 using Pipeline.Engine.Building;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Sources;
+using Pipeline.S3.Probing;
 
 namespace Pipeline.Cli.Commands;
 
@@ -41,8 +42,22 @@ internal static class ValidateCommand
                     problems.Add(new ConfigProblem(path, e.Message, field.f is not null ? "Use one of the source's columns." : "Set idColumn/segmentsColumn/updatedAtColumn on the source to its real column names."));
                 }
             }
+            using var loggers = CliContext.Loggers(parse);
+            using var adapters = new Adapters(config.Secrets, loggers);
+            var probe = new S3DestinationProbe(adapters.S3);
             foreach (var (name, destination) in config.Destinations)
             {
+                if (destination.Type == DestinationSpec.S3Type)
+                {
+                    // Real requests against the bucket: region, write + delete a probe object, multipart, sweep listing.
+                    foreach (var finding in await probe.ProbeAsync(destination, cancellationToken))
+                    {
+                        if (finding.Status == ProbeStatus.Problem)
+                            problems.Add(new ConfigProblem($"$.destinations.{name}", $"{finding.Check}: {finding.Message}", finding.Fix ?? "See `pipeline policy " + name + "`."));
+                        else Console.WriteLine($"  {name}: [{finding.Status.ToString().ToLowerInvariant()}] {finding.Check}: {finding.Message}{(finding.Fix is null ? "" : Environment.NewLine + finding.Fix)}");
+                    }
+                    continue;
+                }
                 var error = ProbeFolder(destination.Location);
                 if (error is not null) problems.Add(new ConfigProblem($"$.destinations.{name}.path", error, "Create the folder or choose one this user can write to."));
             }

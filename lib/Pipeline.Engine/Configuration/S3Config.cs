@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace Pipeline.Engine.Configuration;
 
 /// <summary>Reads and checks an "s3" destination: bucket naming rules, credential modes and what each requires.</summary>
-internal static partial class S3Config
+public static partial class S3Config
 {
     // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
     [GeneratedRegex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
@@ -28,7 +28,7 @@ internal static partial class S3Config
         : bucket.StartsWith("xn--", StringComparison.Ordinal) || bucket.EndsWith("-s3alias", StringComparison.Ordinal) ? "uses a reserved prefix or suffix"
         : null;
 
-    public static DestinationSpec? Read(JsonSection s, string name)
+    internal static DestinationSpec? Read(JsonSection s, string name)
     {
         var bucket = s.String("bucket", required: true, fix: "Set \"bucket\" to the customer's bucket name.");
         if (bucket is not null && BucketProblem(bucket) is { } bucketProblem)
