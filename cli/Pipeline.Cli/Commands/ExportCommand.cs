@@ -43,7 +43,7 @@ internal static class ExportCommand
             var tuning = new TuningSpec { Parallelism = parse.GetValue(parallelism) };
             if (parse.GetValue(chunkSize) is { } cs) tuning = tuning with { ChunkSize = ParseSize(cs, "--chunk-size", 64 * ByteSize.KiB, ByteSize.GiB) };
             var destination = ParseDestination(parse.GetValue(to)!, parse.GetValue(endpoint), parse.GetValue(region),
-                parse.GetResult(pathStyle) is null ? null : parse.GetValue(pathStyle), parse.GetValue(compatibility));
+                parse.GetValue(pathStyle) ? true : null, parse.GetValue(compatibility));
             var template = parse.GetValue(fileName) ?? "{segment}_{runTime:yyyyMMdd'T'HHmmss'Z'}_{index:3}";
             if (FileNameTemplate.TryParse(template, out var templateError) is null) throw new UsageException($"--file-name \"{template}\" {templateError}.");
             var segmentId = parse.GetValue(segment)!.Trim();
