@@ -23,6 +23,7 @@ public sealed class S3ClientFactory : IDisposable
     private readonly S3RetryOptions _retry;
     private readonly Func<string, string?> _environment;
     private readonly ConcurrentDictionary<(S3Connection Connection, CredentialsIdentity Credentials), AmazonS3Client> _clients = new();
+    private readonly ConcurrentDictionary<S3DestinationOptions, S3Connection> _connections = new();
 
     public S3ClientFactory(IS3CredentialSource credentials, S3RetryOptions? retry = null, Func<string, string?>? environment = null)
     {
@@ -32,7 +33,9 @@ public sealed class S3ClientFactory : IDisposable
     }
 
     /// <summary>Where the destination's requests go (region, endpoint, path style, compatibility).</summary>
-    public S3Connection Resolve(DestinationSpec destination) => S3Connection.Resolve(destination.S3 ?? new S3DestinationOptions(), _environment);
+    public S3Connection Resolve(DestinationSpec destination) =>
+        // Options are records: equal settings share one resolution (no profile file read per request).
+        _connections.GetOrAdd(destination.S3 ?? new S3DestinationOptions(), static (options, environment) => S3Connection.Resolve(options, environment), _environment);
 
     /// <summary>A client for the destination with its current credentials (the credential source caches and refreshes them).</summary>
     public async Task<IAmazonS3> GetClientAsync(DestinationSpec destination, CancellationToken cancellationToken)
@@ -42,7 +45,10 @@ public sealed class S3ClientFactory : IDisposable
         var key = (connection, new CredentialsIdentity(credentials));
         if (_clients.TryGetValue(key, out var cached)) return cached;
         if (_clients.Count >= MaxCachedClients) _clients.Clear(); // dropped clients stay usable by whoever holds them
-        return _clients.GetOrAdd(key, static (k, retry) => new AmazonS3Client(k.Credentials.Value, CreateConfig(k.Connection, retry)), _retry);
+        var created = new AmazonS3Client(credentials, CreateConfig(connection, _retry));
+        var client = _clients.GetOrAdd(key, created);
+        if (!ReferenceEquals(client, created)) created.Dispose(); // another caller won the race
+        return client;
     }
 
     /// <summary>The SDK configuration for a connection: no SDK retries, our timeouts, compatibility checksums.</summary>

@@ -127,6 +127,9 @@ internal sealed class S3Requests
     public DeleteObjectRequest Delete(string key) =>
         new() { BucketName = Bucket, Key = key, ExpectedBucketOwner = ExpectedBucketOwner };
 
+    public GetBucketLocationRequest BucketLocation() =>
+        new() { BucketName = Bucket, ExpectedBucketOwner = ExpectedBucketOwner };
+
     public HeadBucketRequest HeadBucket() =>
         new() { BucketName = Bucket, ExpectedBucketOwner = ExpectedBucketOwner };
 

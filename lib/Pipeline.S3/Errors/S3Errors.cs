@@ -94,7 +94,7 @@ internal static partial class S3Errors
                   $"Fix: set \"region\" on {where} to the bucket's region (S3 console, bucket properties).";
         }
         if (IsBadCredentials(e)) return ExplainCredentials(e, call, destination, options);
-        if (e.ErrorCode == "NoSuchBucket" || (call.Operation == S3Operations.HeadBucket && e.StatusCode == HttpStatusCode.NotFound))
+        if (e.ErrorCode == "NoSuchBucket" || (call.Operation is S3Operations.HeadBucket or S3Operations.GetBucketLocation && e.StatusCode == HttpStatusCode.NotFound))
         {
             return $"Bucket \"{call.Bucket}\" does not exist at {connection.Describe()} ({where}, {call.Operation} {call.Target}). " +
                    $"Fix: check \"bucket\" on {where} (and \"region\"/\"endpoint\"), or ask the bucket owner to create it.";

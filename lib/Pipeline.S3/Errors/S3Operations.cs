@@ -11,5 +11,6 @@ internal static class S3Operations
     public const string HeadObject = "HeadObject";
     public const string DeleteObject = "DeleteObject";
     public const string HeadBucket = "HeadBucket";
+    public const string GetBucketLocation = "GetBucketLocation";
     public const string ListMultipartUploads = "ListMultipartUploads";
 }

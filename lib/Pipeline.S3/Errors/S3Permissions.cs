@@ -21,13 +21,14 @@ internal static class S3Permissions
             S3Operations.HeadObject => ["s3:GetObject"],
             S3Operations.DeleteObject => ["s3:DeleteObject"],
             S3Operations.HeadBucket => ["s3:ListBucket"],
+            S3Operations.GetBucketLocation => ["s3:GetBucketLocation"],
             S3Operations.ListMultipartUploads => ["s3:ListBucketMultipartUploads"],
             _ => ["s3:PutObject"],
         };
     }
 
     /// <summary>True when the permission applies to the bucket itself rather than to objects under the prefix.</summary>
-    public static bool IsBucketLevel(string operation) => operation is S3Operations.HeadBucket or S3Operations.ListMultipartUploads;
+    public static bool IsBucketLevel(string operation) => operation is S3Operations.HeadBucket or S3Operations.GetBucketLocation or S3Operations.ListMultipartUploads;
 
     public static string Resource(string operation, string partition, string bucket, string prefix) =>
         IsBucketLevel(operation) ? $"arn:{partition}:s3:::{bucket}" : $"arn:{partition}:s3:::{bucket}/{prefix}*";

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Amazon.Runtime;
+using System.Net;
 using Amazon.S3.Model;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Ports;
@@ -77,51 +78,48 @@ public sealed class S3DestinationProbe
         return findings;
     }
 
-    /// <summary>HeadBucket: exists, reachable, in the configured region. False when nothing further can work.</summary>
+    /// <summary>
+    /// Exists, reachable, in the configured region: GetBucketLocation (s3:GetBucketLocation, which `pipeline policy`
+    /// grants), else HeadBucket (s3:ListBucket). False when nothing further can work.
+    /// </summary>
     private static async Task<bool> CheckBucketAsync(S3Sender s3, List<ProbeFinding> findings, CancellationToken cancellationToken)
     {
-        var call = new S3Call(S3Operations.HeadBucket, s3.Bucket);
-        var where = $"destination \"{s3.Destination.Name}\"";
+        var location = new S3Call(S3Operations.GetBucketLocation, s3.Bucket);
         try
         {
-            var head = await s3.SendRawAsync(call, (client, ct) => client.HeadBucketAsync(s3.Requests.HeadBucket(), ct), cancellationToken);
-            var region = string.IsNullOrEmpty(head.BucketRegion) ? null : head.BucketRegion;
-            // Custom endpoints report whatever region they like; only AWS's answer is authoritative.
-            if (region is not null && s3.Connection.Endpoint is null && region != s3.Connection.Region)
-            {
-                findings.Add(new(ProbeStatus.Problem, "region", $"Bucket \"{s3.Bucket}\" is in region {region}, but {where} uses region {s3.Connection.Region}.",
-                    $"Set \"region\": \"{region}\" on {where}."));
-                return false;
-            }
-            findings.Add(new(ProbeStatus.Ok, "bucket", $"Bucket \"{s3.Bucket}\" is reachable at {s3.Connection.Describe()}{(region is null ? "" : $", region {region}")}."));
-            return true;
+            var response = await s3.SendRawAsync(location, (client, ct) => client.GetBucketLocationAsync(s3.Requests.BucketLocation(), ct), cancellationToken);
+            return CheckRegion(s3, findings, RegionOf(response.Location?.Value));
         }
-        catch (AmazonServiceException e) when (S3Errors.IsWrongRegion(e))
+        catch (AmazonServiceException e) when (IsDeniedOrUnsupported(e))
         {
-            var region = S3Errors.BucketRegion(e);
-            findings.Add(region is not null
-                ? new(ProbeStatus.Problem, "region", $"Bucket \"{s3.Bucket}\" is in region {region}, but {where} uses region {s3.Connection.Region}.",
-                    $"Set \"region\": \"{region}\" on {where}.")
-                : new(ProbeStatus.Problem, "region", S3Errors.Explain(e, call, s3.Destination, s3.Connection)));
+            // Not granted, or a store without it: HeadBucket may still tell.
+        }
+        catch (AmazonServiceException e) when (BucketProblem(s3, e, location) is { } problem)
+        {
+            findings.Add(problem);
             return false;
         }
-        catch (AmazonServiceException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound || e.ErrorCode == "NoSuchBucket")
+
+        var head = new S3Call(S3Operations.HeadBucket, s3.Bucket);
+        try
         {
-            findings.Add(new(ProbeStatus.Problem, "bucket", S3Errors.Explain(e, call, s3.Destination, s3.Connection)));
-            return false;
+            var response = await s3.SendRawAsync(head, (client, ct) => client.HeadBucketAsync(s3.Requests.HeadBucket(), ct), cancellationToken);
+            return CheckRegion(s3, findings, string.IsNullOrEmpty(response.BucketRegion) ? null : response.BucketRegion);
         }
-        catch (AmazonServiceException e) when (e.StatusCode == System.Net.HttpStatusCode.Forbidden)
+        catch (AmazonServiceException e) when (e.StatusCode == HttpStatusCode.Forbidden)
         {
-            // HEAD answers carry no error code: a missing s3:ListBucket and bad credentials look alike. The write check tells them apart.
-            var statement = S3Permissions.Statement(["s3:ListBucket"], S3Permissions.Resource(S3Operations.HeadBucket, s3.Connection.Partition, s3.Bucket, ""), Mode(s3));
+            // HEAD answers carry no error code: a missing permission and bad credentials look alike. The write check tells them apart.
+            var options = s3.Destination.S3 ?? new S3DestinationOptions();
+            var statement = S3Permissions.Statement(["s3:GetBucketLocation"],
+                S3Permissions.Resource(S3Operations.GetBucketLocation, s3.Connection.Partition, s3.Bucket, ""), options.Credentials);
             findings.Add(new(ProbeStatus.Warning, "bucket",
-                $"Could not check bucket \"{s3.Bucket}\" and its region: HeadBucket was denied (exports do not need s3:ListBucket; the write check below still runs).",
-                $"Optional, so validate can check the region: add to {S3Permissions.PolicyHome(s3.Destination, s3.Destination.S3 ?? new())}:\n{statement}"));
+                $"Could not check bucket \"{s3.Bucket}\" and its region: GetBucketLocation and HeadBucket were denied (exports need neither; the write check below still runs).",
+                $"Optional, so validate can check the region: add to {S3Permissions.PolicyHome(s3.Destination, options)}:\n{statement}"));
             return true;
         }
-        catch (AmazonServiceException e) when (s3.TryExplain(e, call, out var explained))
+        catch (AmazonServiceException e) when (BucketProblem(s3, e, head) is { } problem)
         {
-            findings.Add(new(ProbeStatus.Problem, "bucket", explained.Message));
+            findings.Add(problem);
             return false;
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -130,6 +128,51 @@ public sealed class S3DestinationProbe
                 "Check \"endpoint\"/\"region\" and the network path to S3."));
             return false;
         }
+    }
+
+    private static bool IsDeniedOrUnsupported(AmazonServiceException e) =>
+        (e.StatusCode == HttpStatusCode.Forbidden && !S3Errors.IsBadCredentials(e))
+        || e.StatusCode is HttpStatusCode.MethodNotAllowed or HttpStatusCode.NotImplemented;
+
+    /// <summary>GetBucketLocation's answer as a region: empty means us-east-1, "EU" the old name of eu-west-1.</summary>
+    private static string RegionOf(string? location) => location switch
+    {
+        null or "" => "us-east-1",
+        "EU" => "eu-west-1",
+        _ => location,
+    };
+
+    private static bool CheckRegion(S3Sender s3, List<ProbeFinding> findings, string? region)
+    {
+        var where = $"destination \"{s3.Destination.Name}\"";
+        // Custom endpoints report whatever region they like; only AWS's answer is authoritative.
+        if (region is not null && s3.Connection.Endpoint is null && region != s3.Connection.Region)
+        {
+            findings.Add(new(ProbeStatus.Problem, "region", $"Bucket \"{s3.Bucket}\" is in region {region}, but {where} uses region {s3.Connection.Region}.",
+                $"Set \"region\": \"{region}\" on {where}."));
+            return false;
+        }
+        var shown = region is not null && s3.Connection.Endpoint is null ? $", region {region}" : "";
+        findings.Add(new(ProbeStatus.Ok, "bucket", $"Bucket \"{s3.Bucket}\" is reachable at {s3.Connection.Describe()}{shown}."));
+        return true;
+    }
+
+    /// <summary>A bucket-level failure as a finding: wrong region, no such bucket, bad credentials, anything else permanent.</summary>
+    private static ProbeFinding? BucketProblem(S3Sender s3, AmazonServiceException e, S3Call call)
+    {
+        var where = $"destination \"{s3.Destination.Name}\"";
+        if (S3Errors.IsWrongRegion(e))
+        {
+            var region = S3Errors.BucketRegion(e);
+            return region is not null
+                ? new(ProbeStatus.Problem, "region", $"Bucket \"{s3.Bucket}\" is in region {region}, but {where} uses region {s3.Connection.Region}.",
+                    $"Set \"region\": \"{region}\" on {where}.")
+                : new(ProbeStatus.Problem, "region", S3Errors.Explain(e, call, s3.Destination, s3.Connection));
+        }
+        if (S3Errors.IsBadCredentials(e)) return new(ProbeStatus.Problem, "credentials", S3Errors.Explain(e, call, s3.Destination, s3.Connection));
+        if (e.StatusCode == HttpStatusCode.NotFound || e.ErrorCode == "NoSuchBucket")
+            return new(ProbeStatus.Problem, "bucket", S3Errors.Explain(e, call, s3.Destination, s3.Connection));
+        return s3.TryExplain(e, call, out var explained) ? new(ProbeStatus.Problem, "bucket", explained.Message) : null;
     }
 
     /// <summary>Starts and aborts a multipart upload: exercises SSE-KMS (multipart needs kms:Decrypt too) and s3:AbortMultipartUpload.</summary>

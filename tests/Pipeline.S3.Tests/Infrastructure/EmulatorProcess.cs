@@ -39,8 +39,7 @@ internal sealed class EmulatorProcess : IAsyncDisposable
     public static async Task<EmulatorProcess> StartAsync(EmulatorKind kind, CancellationToken cancellationToken)
     {
         var folder = EmulatorsFolder();
-        if (!Directory.Exists(Path.Combine(folder, "node_modules", kind == EmulatorKind.Fauxqs ? "fauxqs" : "s3rver")))
-            throw new InvalidOperationException($"The S3 emulators are not installed in {folder}. Run `{InstallCommand}` from the repository root (CI does this in .ci/run).");
+        if (MissingInstall(folder, kind) is { } missing) throw new InvalidOperationException(missing);
         var port = FreePort();
         string? data = null;
         var start = new ProcessStartInfo("node")
@@ -92,6 +91,12 @@ internal sealed class EmulatorProcess : IAsyncDisposable
         }
         return emulator;
     }
+
+    /// <summary>Why the emulator cannot start from <paramref name="folder"/>, or null when its package is installed.</summary>
+    public static string? MissingInstall(string folder, EmulatorKind kind) =>
+        Directory.Exists(Path.Combine(folder, "node_modules", kind == EmulatorKind.Fauxqs ? "fauxqs" : "s3rver"))
+            ? null
+            : $"The S3 emulator {kind} is not installed in {folder}. Run `{InstallCommand}` from the repository root (CI does this in .ci/run).";
 
     /// <summary>Polls the port until it accepts a connection (no fixed sleeps), or the process exits.</summary>
     private static async Task WaitUntilListeningAsync(Process process, int port, TimeSpan limit, CancellationToken cancellationToken)

@@ -66,6 +66,8 @@ internal sealed class FakeS3 : IAsyncDisposable
             case "DELETE" when key.Length > 0:
                 Objects.TryRemove(key, out _);
                 return new StubResponse(204);
+            case "GET" when r.HasQuery("location"):
+                return StubResponse.Xml(200, $"<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{(Region == "us-east-1" ? "" : Region)}</LocationConstraint>");
             case "GET" when r.HasQuery("uploads"):
                 return ListUploads(bucket, r);
             default:

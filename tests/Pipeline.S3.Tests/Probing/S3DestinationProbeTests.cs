@@ -86,10 +86,14 @@ public sealed class S3DestinationProbeTests
             .And.Contain("\"s3:PutObject\", \"s3:PutObjectAcl\""));
     }
 
+    private static bool IsBucketLevel(CapturedRequest r) => (r.Method == "HEAD" && !r.Path.Trim('/').Contains('/', StringComparison.Ordinal)) || r.HasQuery("location");
+
     [Test]
     public async Task A_bucket_in_another_region_is_a_problem_naming_that_region()
     {
-        _s3.Override = r => r.Method == "HEAD" ? new StubResponse(301, new Dictionary<string, string> { ["x-amz-bucket-region"] = "eu-west-1" }) : null;
+        _s3.Override = r => IsBucketLevel(r)
+            ? StubResponse.Error(301, "PermanentRedirect", "moved", new Dictionary<string, string> { ["x-amz-bucket-region"] = "eu-west-1" })
+            : null;
 
         var findings = await Probe();
 
@@ -97,12 +101,13 @@ public sealed class S3DestinationProbeTests
         Assert.That(region.Status, Is.EqualTo(ProbeStatus.Problem));
         Assert.That(region.Message, Does.Contain("is in region eu-west-1").And.Contain("uses region us-east-1"));
         Assert.That(region.Fix, Does.Contain("\"region\": \"eu-west-1\""));
+        Assert.That(findings.Select(f => f.Check), Does.Not.Contain("write"), "nothing else is tried in the wrong region");
     }
 
     [Test]
     public async Task A_missing_bucket_is_a_problem()
     {
-        _s3.Override = r => r.Method == "HEAD" ? new StubResponse(404) : null;
+        _s3.Override = r => IsBucketLevel(r) ? StubResponse.Error(404, "NoSuchBucket", "The specified bucket does not exist") : null;
 
         var findings = await Probe();
 
@@ -111,14 +116,36 @@ public sealed class S3DestinationProbeTests
     }
 
     [Test]
-    public async Task Without_ListBucket_the_region_is_unchecked_but_the_write_checks_still_run()
+    public async Task Rejected_credentials_are_a_credentials_problem()
     {
-        _s3.Override = r => r.Method == "HEAD" ? new StubResponse(403) : null;
+        _s3.Override = _ => StubResponse.Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+
+        var findings = await Probe(o => o with { Credentials = S3CredentialMode.AccessKey, SecretName = "acme-key" });
+
+        Assert.That(Finding(findings, "credentials").Status, Is.EqualTo(ProbeStatus.Problem));
+        Assert.That(Finding(findings, "credentials").Message, Does.Contain("secret \"acme-key\""));
+    }
+
+    [Test]
+    public async Task Without_GetBucketLocation_HeadBucket_checks_the_bucket()
+    {
+        _s3.Override = r => r.HasQuery("location") ? StubResponse.Error(403, "AccessDenied", "Access Denied") : null;
+
+        var findings = await Probe();
+
+        Assert.That(findings.Select(f => f.Status), Has.All.EqualTo(ProbeStatus.Ok));
+        Assert.That(_s3.Requests.Select(r => r.Method).Take(2), Is.EqualTo(new[] { "GET", "HEAD" }));
+    }
+
+    [Test]
+    public async Task Without_either_bucket_permission_the_region_is_unchecked_but_the_write_checks_still_run()
+    {
+        _s3.Override = r => IsBucketLevel(r) ? (r.Method == "HEAD" ? new StubResponse(403) : StubResponse.Error(403, "AccessDenied", "Access Denied")) : null;
 
         var findings = await Probe();
 
         Assert.That(Finding(findings, "bucket").Status, Is.EqualTo(ProbeStatus.Warning));
-        Assert.That(Finding(findings, "bucket").Fix, Does.Contain("s3:ListBucket").And.Contain("arn:aws:s3:::customer-bucket\""));
+        Assert.That(Finding(findings, "bucket").Fix, Does.Contain("s3:GetBucketLocation").And.Contain("arn:aws:s3:::customer-bucket\""));
         Assert.That(Finding(findings, "write").Status, Is.EqualTo(ProbeStatus.Ok));
     }
 
