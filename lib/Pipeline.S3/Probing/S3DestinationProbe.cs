@@ -37,9 +37,10 @@ public sealed class S3DestinationProbe
             await _destinations.Clients.GetClientAsync(destination, cancellationToken);
             findings.Add(new(ProbeStatus.Ok, "credentials", $"Credentials for mode {options.Credentials} resolved."));
         }
-        catch (Exception e) when (e is SecretException or DestinationException)
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            findings.Add(new(ProbeStatus.Problem, "credentials", e.Message));
+            // SecretException and DestinationException explain themselves; anything else (an STS outage) is named as it is.
+            findings.Add(new(ProbeStatus.Problem, "credentials", e is SecretException or DestinationException ? e.Message : $"Could not get credentials for mode {options.Credentials}: {e.Message}"));
             return findings;
         }
 

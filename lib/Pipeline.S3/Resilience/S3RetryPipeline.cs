@@ -45,7 +45,7 @@ internal sealed partial class S3RetryPipeline
                 OnRetry = args =>
                 {
                     var call = args.Context.Properties.GetValue(CallKey, new S3Call("request", "?"));
-                    Log.Retrying(_logger, call.Operation, call.Target, call.UploadId, call.Part, args.AttemptNumber + 1, args.RetryDelay,
+                    Log.Retrying(_logger, call.Operation, call.Target, call.UploadId, call.Part, args.AttemptNumber + 1, options.MaxRetries, args.RetryDelay,
                         Describe(args.Outcome.Exception));
                     return default;
                 },
@@ -105,7 +105,7 @@ internal sealed partial class S3RetryPipeline
     private static partial class Log
     {
         [LoggerMessage(1, LogLevel.Warning,
-            "S3 {Operation} of {Target} (upload {UploadId}, part {Part}) failed; attempt {Attempt} in {Delay}: {Error}")]
-        public static partial void Retrying(ILogger logger, string operation, string target, string? uploadId, int? part, int attempt, TimeSpan delay, string error);
+            "S3 {Operation} of {Target} (upload {UploadId}, part {Part}) failed; retry {Retry} of {MaxRetries} in {Delay}: {Error}")]
+        public static partial void Retrying(ILogger logger, string operation, string target, string? uploadId, int? part, int retry, int maxRetries, TimeSpan delay, string error);
     }
 }

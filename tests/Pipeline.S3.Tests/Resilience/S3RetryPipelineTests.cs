@@ -88,7 +88,8 @@ public sealed class S3RetryPipelineTests
         Assert.That(logged[0].Fields["Target"], Is.EqualTo("s3://bucket/exports/a.csv"));
         Assert.That(logged[0].Fields["UploadId"], Is.EqualTo("upload-1"));
         Assert.That(logged[0].Fields["Part"], Is.EqualTo(3));
-        Assert.That(logged[0].Message, Does.Contain("503 SlowDown"));
+        Assert.That(logged[0].Message, Does.Contain("503 SlowDown").And.Contain("retry 1 of 3"));
+        Assert.That(logged[1].Message, Does.Contain("retry 2 of 3"));
     }
 
     [Test]
