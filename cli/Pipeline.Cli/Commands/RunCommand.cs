@@ -27,9 +27,11 @@ internal static class RunCommand
             using var adapters = new Adapters(config.Secrets, loggers);
             var pipeline = await LocalPipeline.OpenAsync(config.StatePath, config.StagingPath, TimeProvider.System, loggers,
                 config.Activations.Count > 0 ? config.Activations[0].Spec.Tuning.Parallelism : 0, adapters.Destinations, cancellationToken);
+            var sweep = new StaleUploadSweep(adapters, TimeProvider.System);
             var failed = false;
             while (true)
             {
+                await sweep.RunIfDueAsync(config, cancellationToken);
                 var stopwatch = Stopwatch.StartNew();
                 IReadOnlyList<ExportRun> runs;
                 await using (new ProgressDisplay(pipeline.Progress))
