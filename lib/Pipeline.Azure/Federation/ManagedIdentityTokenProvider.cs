@@ -1,6 +1,6 @@
+using Pipeline.Engine.Ports;
 using Azure.Core;
 using Azure.Identity;
-using Pipeline.S3.Credentials;
 
 namespace Pipeline.Azure.Federation;
 

@@ -1,4 +1,4 @@
-namespace Pipeline.S3.Credentials;
+namespace Pipeline.Engine.Ports;
 
 /// <summary>
 /// An OpenID Connect token proving who we are, exchanged at AWS STS (AssumeRoleWithWebIdentity) for our
