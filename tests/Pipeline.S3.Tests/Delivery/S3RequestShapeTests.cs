@@ -13,29 +13,13 @@ namespace Pipeline.S3.Tests.Delivery;
 /// What goes on the wire, for the headers emulators accept but ignore (ACLs, expected owner, checksums,
 /// encryption, storage class): a fake S3 on loopback records every request the real SDK sends.
 /// </summary>
-public sealed class S3RequestShapeTests
+public sealed class S3RequestShapeTests : FakeS3Fixture
 {
     private static readonly ObjectProperties Gzip = new("text/csv; charset=utf-8", "gzip");
 
-    private FakeS3 _s3 = null!;
-    private S3DestinationFactory _factory = null!;
-
-    [SetUp]
-    public void SetUp()
-    {
-        _s3 = new FakeS3();
-        _factory = Factory();
-    }
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        _factory.Dispose();
-        await _s3.DisposeAsync();
-    }
 
     private S3Destination Open(Func<S3DestinationOptions, S3DestinationOptions>? change = null, bool compatibility = false) =>
-        _factory.OpenS3(Spec(_s3.Endpoint, "customer-bucket", "exports/", change, compatibility));
+        Destinations.OpenS3(Spec(S3.Endpoint, "customer-bucket", "exports/", change, compatibility));
 
     /// <summary>Start (multipart), two parts, complete, abort, a small file's single put (its completion sends nothing), the manifest, and a HEAD.</summary>
     private async Task<byte[]> DeliverEverythingAsync(S3Destination destination)
@@ -54,9 +38,9 @@ public sealed class S3RequestShapeTests
         return data;
     }
 
-    private CapturedRequest Single(string kind) => _s3.Requests.Single(r => FaultInjectingProxy.KindOf(r) == kind);
+    private CapturedRequest Single(string kind) => S3.Requests.Single(r => FaultInjectingProxy.KindOf(r) == kind);
 
-    private IEnumerable<CapturedRequest> All(string kind) => _s3.Requests.Where(r => FaultInjectingProxy.KindOf(r) == kind);
+    private IEnumerable<CapturedRequest> All(string kind) => S3.Requests.Where(r => FaultInjectingProxy.KindOf(r) == kind);
 
     [Test]
     public async Task Normal_mode_sends_SHA256_checksums_on_parts_and_puts_and_lists_them_on_completion()
@@ -83,7 +67,7 @@ public sealed class S3RequestShapeTests
     {
         var data = await DeliverEverythingAsync(Open(compatibility: true));
 
-        foreach (var request in _s3.Requests)
+        foreach (var request in S3.Requests)
         {
             var checksums = request.Headers.Keys.Where(h => h.StartsWith("x-amz-checksum", StringComparison.OrdinalIgnoreCase) || h.StartsWith("x-amz-sdk-checksum", StringComparison.OrdinalIgnoreCase));
             Assert.That(checksums, Is.Empty, request.ToString());
@@ -103,8 +87,8 @@ public sealed class S3RequestShapeTests
     {
         await DeliverEverythingAsync(Open(o => o with { Credentials = S3CredentialMode.CrossAccount, BucketOwnerAccountId = "111122223333", SecretName = "our-key" }));
 
-        Assert.That(_s3.Requests, Has.Count.EqualTo(8), "create, 2 parts, complete, abort, small file, manifest, HEAD");
-        Assert.That(_s3.Requests.Select(r => r.Header("x-amz-expected-bucket-owner")), Has.All.EqualTo("111122223333"));
+        Assert.That(S3.Requests, Has.Count.EqualTo(8), "create, 2 parts, complete, abort, small file, manifest, HEAD");
+        Assert.That(S3.Requests.Select(r => r.Header("x-amz-expected-bucket-owner")), Has.All.EqualTo("111122223333"));
         Assert.That(All("CreateMultipartUpload").Concat(All("PutObject")).Select(r => r.Header("x-amz-acl")), Has.All.EqualTo("bucket-owner-full-control"));
         Assert.That(All("PutObject").Count(), Is.EqualTo(2), "the small file and the manifest");
     }
@@ -114,8 +98,8 @@ public sealed class S3RequestShapeTests
     {
         await DeliverEverythingAsync(Open(o => o with { Credentials = S3CredentialMode.AccessKey, SecretName = "customer-key" }));
 
-        Assert.That(_s3.Requests.Select(r => r.Header("x-amz-acl")), Has.All.Null);
-        Assert.That(_s3.Requests.Select(r => r.Header("x-amz-expected-bucket-owner")), Has.All.Null);
+        Assert.That(S3.Requests.Select(r => r.Header("x-amz-acl")), Has.All.Null);
+        Assert.That(S3.Requests.Select(r => r.Header("x-amz-expected-bucket-owner")), Has.All.Null);
     }
 
     [Test]
@@ -161,16 +145,16 @@ public sealed class S3RequestShapeTests
     {
         await DeliverEverythingAsync(Open());
 
-        Assert.That(_s3.Requests.Select(r => r.Path), Has.All.StartsWith("/customer-bucket/exports/"));
-        Assert.That(_s3.Requests.Select(r => r.Header("Host")), Has.All.StartsWith("127.0.0.1:"));
+        Assert.That(S3.Requests.Select(r => r.Path), Has.All.StartsWith("/customer-bucket/exports/"));
+        Assert.That(S3.Requests.Select(r => r.Header("Host")), Has.All.StartsWith("127.0.0.1:"));
     }
 
     [Test]
     public async Task Requests_are_signed_for_the_configured_region()
     {
-        var destination = _factory.OpenS3(Spec(_s3.Endpoint, "customer-bucket", change: o => o with { Region = "eu-central-1" }));
+        var destination = Destinations.OpenS3(Spec(S3.Endpoint, "customer-bucket", change: o => o with { Region = "eu-central-1" }));
         await destination.PutObjectAsync("m.json", "{}"u8.ToArray(), new ObjectProperties("application/json", null), CancellationToken.None);
 
-        Assert.That(_s3.Requests.Single().Header("Authorization"), Does.Contain("/eu-central-1/s3/aws4_request"));
+        Assert.That(S3.Requests.Single().Header("Authorization"), Does.Contain("/eu-central-1/s3/aws4_request"));
     }
 }

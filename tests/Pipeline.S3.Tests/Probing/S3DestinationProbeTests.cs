@@ -9,27 +9,11 @@ using static Pipeline.S3.Tests.Infrastructure.S3TestKit;
 
 namespace Pipeline.S3.Tests.Probing;
 
-public sealed class S3DestinationProbeTests
+public sealed class S3DestinationProbeTests : FakeS3Fixture
 {
-    private FakeS3 _s3 = null!;
-    private S3DestinationFactory _factory = null!;
-
-    [SetUp]
-    public void SetUp()
-    {
-        _s3 = new FakeS3();
-        _factory = Factory();
-    }
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        _factory.Dispose();
-        await _s3.DisposeAsync();
-    }
 
     private Task<IReadOnlyList<ProbeFinding>> Probe(Func<S3DestinationOptions, S3DestinationOptions>? change = null, S3DestinationFactory? factory = null) =>
-        new S3DestinationProbe(factory ?? _factory).ProbeAsync(Spec(_s3.Endpoint, "customer-bucket", "exports/", change), CancellationToken.None);
+        new S3DestinationProbe(factory ?? Destinations).ProbeAsync(Spec(S3.Endpoint, "customer-bucket", "exports/", change), CancellationToken.None);
 
     private static ProbeFinding Finding(IReadOnlyList<ProbeFinding> findings, string check) => findings.Last(f => f.Check == check);
 
@@ -43,8 +27,8 @@ public sealed class S3DestinationProbeTests
             ("credentials", ProbeStatus.Ok), ("bucket", ProbeStatus.Ok), ("write", ProbeStatus.Ok), ("cleanup", ProbeStatus.Ok),
             ("multipart", ProbeStatus.Ok), ("sweep", ProbeStatus.Ok),
         }));
-        Assert.That(_s3.Objects, Is.Empty, "the probe object was deleted");
-        var put = _s3.Requests.Single(r => r.Method == "PUT");
+        Assert.That(S3.Objects, Is.Empty, "the probe object was deleted");
+        var put = S3.Requests.Single(r => r.Method == "PUT");
         Assert.That(put.Path, Does.StartWith("/customer-bucket/exports/.pipeline-probe-"));
     }
 
@@ -54,8 +38,8 @@ public sealed class S3DestinationProbeTests
         var findings = await Probe(o => o with { Credentials = S3CredentialMode.CrossAccount, BucketOwnerAccountId = "111122223333", SecretName = "our-key" });
 
         Assert.That(findings.Select(f => f.Status), Has.All.EqualTo(ProbeStatus.Ok));
-        Assert.That(_s3.Requests.Select(r => r.Header("x-amz-expected-bucket-owner")), Has.All.EqualTo("111122223333"));
-        Assert.That(_s3.Requests.Where(r => r.Method == "PUT" || r.HasQuery("uploads") && r.Method == "POST").Select(r => r.Header("x-amz-acl")),
+        Assert.That(S3.Requests.Select(r => r.Header("x-amz-expected-bucket-owner")), Has.All.EqualTo("111122223333"));
+        Assert.That(S3.Requests.Where(r => r.Method == "PUT" || r.HasQuery("uploads") && r.Method == "POST").Select(r => r.Header("x-amz-acl")),
             Has.All.EqualTo("bucket-owner-full-control"));
         Assert.That(Finding(findings, "write").Message, Does.Contain("ACL bucket-owner-full-control").And.Contain("111122223333"));
     }
@@ -63,7 +47,7 @@ public sealed class S3DestinationProbeTests
     [Test]
     public async Task A_denied_write_is_a_problem_with_the_IAM_statement_to_add()
     {
-        _s3.Override = r => r.Method == "PUT" ? StubResponse.Error(403, "AccessDenied", "Access Denied") : null;
+        S3.Override = r => r.Method == "PUT" ? StubResponse.Error(403, "AccessDenied", "Access Denied") : null;
 
         var findings = await Probe(o => o with { Credentials = S3CredentialMode.AccessKey, SecretName = "acme-key" });
 
@@ -78,7 +62,7 @@ public sealed class S3DestinationProbeTests
     [Test]
     public async Task A_denied_cross_account_write_asks_the_bucket_owner_for_a_bucket_policy_statement()
     {
-        _s3.Override = r => r.Method == "PUT" ? StubResponse.Error(403, "AccessDenied", "Access Denied") : null;
+        S3.Override = r => r.Method == "PUT" ? StubResponse.Error(403, "AccessDenied", "Access Denied") : null;
 
         var findings = await Probe(o => o with { Credentials = S3CredentialMode.CrossAccount, BucketOwnerAccountId = "111122223333", SecretName = "our-key" });
 
@@ -91,7 +75,7 @@ public sealed class S3DestinationProbeTests
     [Test]
     public async Task A_bucket_in_another_region_is_a_problem_naming_that_region()
     {
-        _s3.Override = r => IsBucketLevel(r)
+        S3.Override = r => IsBucketLevel(r)
             ? StubResponse.Error(301, "PermanentRedirect", "moved", new Dictionary<string, string> { ["x-amz-bucket-region"] = "eu-west-1" })
             : null;
 
@@ -107,7 +91,7 @@ public sealed class S3DestinationProbeTests
     [Test]
     public async Task A_missing_bucket_is_a_problem()
     {
-        _s3.Override = r => IsBucketLevel(r) ? StubResponse.Error(404, "NoSuchBucket", "The specified bucket does not exist") : null;
+        S3.Override = r => IsBucketLevel(r) ? StubResponse.Error(404, "NoSuchBucket", "The specified bucket does not exist") : null;
 
         var findings = await Probe();
 
@@ -118,7 +102,7 @@ public sealed class S3DestinationProbeTests
     [Test]
     public async Task Rejected_credentials_are_a_credentials_problem()
     {
-        _s3.Override = _ => StubResponse.Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+        S3.Override = _ => StubResponse.Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
 
         var findings = await Probe(o => o with { Credentials = S3CredentialMode.AccessKey, SecretName = "acme-key" });
 
@@ -129,18 +113,18 @@ public sealed class S3DestinationProbeTests
     [Test]
     public async Task Without_GetBucketLocation_HeadBucket_checks_the_bucket()
     {
-        _s3.Override = r => r.HasQuery("location") ? StubResponse.Error(403, "AccessDenied", "Access Denied") : null;
+        S3.Override = r => r.HasQuery("location") ? StubResponse.Error(403, "AccessDenied", "Access Denied") : null;
 
         var findings = await Probe();
 
         Assert.That(findings.Select(f => f.Status), Has.All.EqualTo(ProbeStatus.Ok));
-        Assert.That(_s3.Requests.Select(r => r.Method).Take(2), Is.EqualTo(new[] { "GET", "HEAD" }));
+        Assert.That(S3.Requests.Select(r => r.Method).Take(2), Is.EqualTo(new[] { "GET", "HEAD" }));
     }
 
     [Test]
     public async Task Without_either_bucket_permission_the_region_is_unchecked_but_the_write_checks_still_run()
     {
-        _s3.Override = r => IsBucketLevel(r) ? (r.Method == "HEAD" ? new StubResponse(403) : StubResponse.Error(403, "AccessDenied", "Access Denied")) : null;
+        S3.Override = r => IsBucketLevel(r) ? (r.Method == "HEAD" ? new StubResponse(403) : StubResponse.Error(403, "AccessDenied", "Access Denied")) : null;
 
         var findings = await Probe();
 
@@ -152,7 +136,7 @@ public sealed class S3DestinationProbeTests
     [Test]
     public async Task A_denied_delete_or_listing_is_a_warning_and_a_denied_abort_is_a_problem()
     {
-        _s3.Override = r => r.Method == "DELETE" || (r.Method == "GET" && r.HasQuery("uploads")) ? StubResponse.Error(403, "AccessDenied", "Access Denied") : null;
+        S3.Override = r => r.Method == "DELETE" || (r.Method == "GET" && r.HasQuery("uploads")) ? StubResponse.Error(403, "AccessDenied", "Access Denied") : null;
 
         var findings = await Probe();
 
@@ -180,6 +164,6 @@ public sealed class S3DestinationProbeTests
 
         Assert.That(findings, Has.Count.EqualTo(1));
         Assert.That(findings[0], Is.EqualTo(new ProbeFinding(ProbeStatus.Problem, "credentials", "Secret \"acme-key\" is not in the local secrets file.")));
-        Assert.That(_s3.Requests, Is.Empty);
+        Assert.That(S3.Requests, Is.Empty);
     }
 }
