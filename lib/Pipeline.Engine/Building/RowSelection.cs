@@ -46,6 +46,14 @@ public sealed class RowSelection
         return false;
     }
 
+    /// <summary>True when one list element (UTF-8) is the segment id, whitespace around it ignored, like <see cref="IsMember(IEnumerable{string?})"/>.</summary>
+    public bool IsMemberElement(ReadOnlySpan<byte> element)
+    {
+        if (element.Trim(" \t\r\n\v\f"u8).SequenceEqual(SegmentUtf8)) return true;
+        // Other (Unicode) whitespace: compare as text, as the string path does. Never taken for ASCII ids.
+        return !System.Text.Ascii.IsValid(element) && Encoding.UTF8.GetString(element).AsSpan().Trim().SequenceEqual(SegmentId);
+    }
+
     public bool IsMember(IEnumerable<string?> segments)
     {
         foreach (var s in segments)

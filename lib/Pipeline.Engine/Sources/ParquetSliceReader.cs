@@ -15,12 +15,14 @@ public sealed class ParquetSliceReader : ISliceReader
 {
     private readonly SourceFile _file;
     private readonly int _rowGroups;
+    private readonly ParquetLayout _layout;
 
-    private ParquetSliceReader(SourceFile file, IReadOnlyList<string> columns, int rowGroups)
+    private ParquetSliceReader(SourceFile file, IReadOnlyList<string> columns, int rowGroups, ParquetLayout layout)
     {
         _file = file;
         Columns = columns;
         _rowGroups = rowGroups;
+        _layout = layout;
     }
 
     public IReadOnlyList<string> Columns { get; }
@@ -29,7 +31,8 @@ public sealed class ParquetSliceReader : ISliceReader
     {
         await using var handle = await ParquetHandle.OpenAsync(file, cancellationToken);
         var columns = handle.Reader.Schema.Fields.Select(f => f.Name).ToList();
-        return new ParquetSliceReader(file, columns, handle.Reader.RowGroupCount);
+        var layout = new ParquetLayout(handle.Reader.Schema, handle.Reader.Metadata, handle.Reader.Schema.GetDataFields());
+        return new ParquetSliceReader(file, columns, handle.Reader.RowGroupCount, layout);
     }
 
     public async IAsyncEnumerable<ISourceChunk> ReadChunksAsync(Func<int, bool> skip, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -38,7 +41,7 @@ public sealed class ParquetSliceReader : ISliceReader
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (skip(group)) continue;
-            yield return new ParquetChunk(_file, group);
+            yield return new ParquetChunk(_file, group, _layout);
         }
         await Task.CompletedTask;
     }
@@ -83,9 +86,20 @@ internal sealed class ParquetHandle : IAsyncDisposable
     }
 }
 
-/// <summary>One row group: the used columns decoded to strings (or segment lists, or timestamps).</summary>
-internal sealed class ParquetChunk(SourceFile file, int rowGroup) : ISourceChunk
+/// <summary>The footer, read once per file: the schema and where every column chunk is.</summary>
+internal sealed record ParquetLayout(ParquetSchema Schema, Parquet.Meta.FileMetaData? Metadata, DataField[] Leaves);
+
+/// <summary>
+/// One row group. Fast path: the used columns are strings (and segments a list of strings or a string), read
+/// as UTF-8 byte ranges straight from the file (<see cref="ParquetByteColumn"/>). Otherwise (other types,
+/// incremental mode, unusual encodings) Parquet.Net decodes them to strings (or segment lists, or timestamps).
+/// </summary>
+internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout layout) : ISourceChunk
 {
+    [ThreadStatic] private static ParquetDecompressor? t_decompressor;
+    private ParquetByteColumn?[]? _bytes;
+    private int[]? _rowFirstSlot;
+
     private string?[]?[] _text = [];
     private string?[]?[]? _segmentLists;
     private DateTime?[]? _updatedAt;
@@ -95,8 +109,12 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup) : ISourceChunk
 
     public long SourceBytes => 0;
 
+    /// <summary>True when the row group was read on the fast path (UTF-8 byte ranges); for tests.</summary>
+    internal bool ReadAsUtf8 => _bytes is not null;
+
     public async ValueTask LoadAsync(ColumnBinding binding, CancellationToken cancellationToken)
     {
+        if (TryLoadBytes(binding)) return;
         await using var handle = await ParquetHandle.OpenAsync(file, cancellationToken);
         var schema = handle.Reader.Schema;
         using var group = handle.Reader.OpenRowGroupReader(rowGroup);
@@ -121,6 +139,66 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup) : ISourceChunk
             _text[index] = await ReadAsTextAsync(group, data, file, cancellationToken);
         }
     }
+
+    /// <summary>The fast path; false (nothing loaded) when this row group needs the general one.</summary>
+    private bool TryLoadBytes(ColumnBinding binding)
+    {
+        if (binding.UpdatedAt >= 0 || layout.Metadata?.RowGroups is not { } groups || rowGroup >= groups.Count) return false;
+        var group = groups[rowGroup];
+        var columns = new ParquetByteColumn?[binding.ColumnCount];
+        try
+        {
+            using var handle = File.OpenHandle(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            var decompressor = t_decompressor ??= new ParquetDecompressor();
+            foreach (var index in binding.Used)
+            {
+                var field = layout.Schema.Fields[index];
+                var list = index == binding.Segments && field is ListField { Item: DataField } ;
+                var leaf = field switch
+                {
+                    ListField { Item: DataField item } when list => item,
+                    DataField data when data.MaxRepetitionLevel == 0 && (data.ClrType == typeof(string) || data.ClrType == typeof(ReadOnlyMemory<char>)) => data,
+                    _ => null,
+                };
+                var position = leaf is null ? -1 : Array.IndexOf(layout.Leaves, leaf);
+                if (position < 0 || position >= group.Columns.Count || group.Columns[position].MetaData is not { } meta) return false;
+                var column = columns[index] = new ParquetByteColumn();
+                column.Load(handle, meta, leaf!.MaxDefinitionLevel, leaf.MaxRepetitionLevel, decompressor);
+                if (column.Slots != meta.NumValues || (!list && column.Slots != group.NumRows)) return false;
+            }
+            if (binding.Segments >= 0 && layout.Schema.Fields[binding.Segments] is ListField { Item: DataField element })
+            {
+                var segments = columns[binding.Segments]!;
+                var first = new int[group.NumRows + 1];
+                var row = -1;
+                for (var s = 0; s < segments.Slots; s++)
+                    if (segments.Repetition(s) == 0 && ++row < first.Length) first[row] = s;
+                if (row + 1 != group.NumRows) return false;
+                first[^1] = segments.Slots;
+                _rowFirstSlot = first;
+                _listDefinitions = (element.MaxDefinitionLevel, element.IsNullable);
+            }
+            _rows = group.NumRows;
+            _bytes = columns;
+            columns = null;
+            return true;
+        }
+        catch (NotSupportedException)
+        {
+            return false;
+        }
+        catch (Exception e) when (e is InvalidDataException or IndexOutOfRangeException or ArgumentOutOfRangeException or ArgumentException)
+        {
+            // Let Parquet.Net read it: it gives the better message if the file really is damaged.
+            return false;
+        }
+        finally
+        {
+            if (columns is not null) foreach (var c in columns) c?.Dispose();
+        }
+    }
+
+    private (int Max, bool Nullable) _listDefinitions;
 
     private static async Task<string?[]> ReadAsTextAsync(ParquetRowGroupReader group, DataField field, SourceFile file, CancellationToken ct)
     {
@@ -200,6 +278,7 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup) : ISourceChunk
 
     public void Write(ChunkWriter writer)
     {
+        if (_bytes is not null) { WriteBytes(writer, _bytes); return; }
         var binding = writer.Binding;
         var selection = writer.Selection;
         var ids = _text[binding.Id];
@@ -242,8 +321,49 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup) : ISourceChunk
         }
     }
 
+    private void WriteBytes(ChunkWriter writer, ParquetByteColumn?[] columns)
+    {
+        var binding = writer.Binding;
+        var selection = writer.Selection;
+        var ids = columns[binding.Id]!;
+        var segments = columns[binding.Segments]!;
+        var first = _rowFirstSlot;
+        var (maxDefinition, nullable) = _listDefinitions;
+        var slotDefinition = nullable ? maxDefinition - 1 : maxDefinition;
+        var emptyDefinition = slotDefinition - 1;
+        var output = binding.Output;
+        var rows = writer.Rows;
+        for (var row = 0; row < _rows; row++)
+        {
+            writer.RowsRead++;
+            var rowNumber = row + 1;
+            if (ids.Value(row).IsEmpty) { writer.Malformed(rowNumber, $"row {rowNumber} of row group {rowGroup} has no id"); continue; }
+            bool member;
+            if (first is not null)
+            {
+                member = false;
+                var s = first[row];
+                if (segments.Definition(s) >= emptyDefinition)
+                    for (; s < first[row + 1] && !member; s++)
+                        member = segments.Definition(s) == maxDefinition && selection.IsMemberElement(segments.Value(s));
+            }
+            else
+            {
+                var text = segments.Value(row);
+                member = !text.IsEmpty && selection.IsMember(text);
+            }
+            if (!member) continue;
+            foreach (var column in output) rows.WriteField(columns[column]!.Value(row));
+            rows.EndRow();
+            writer.RowsWritten++;
+        }
+    }
+
     public void Dispose()
     {
+        if (_bytes is not null) foreach (var c in _bytes) c?.Dispose();
+        _bytes = null;
+        _rowFirstSlot = null;
         _text = [];
         _segmentLists = null;
         _updatedAt = null;

@@ -1,0 +1,188 @@
+using System.Text;
+using Parquet;
+using Parquet.Schema;
+using Pipeline.Engine.Building;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Formatting;
+using Pipeline.Engine.Sources;
+
+namespace Pipeline.Engine.Tests.Sources;
+
+/// <summary>
+/// ParquetSliceReader / ParquetChunk: the fast path (UTF-8 byte ranges read straight from the column chunks)
+/// must write exactly what the data says, for every codec and encoding writers use, and fall back to
+/// Parquet.Net for anything it does not cover.
+/// </summary>
+public class ParquetSliceReaderTests
+{
+    private sealed record Profile(string? Id, string? Email, string? City, string?[]? Segments);
+
+    private static readonly Profile[] Profiles =
+    [
+        new("p1", "a@example.com", "Berlin", ["S1"]),
+        new("p2", "b@example.com", "Kraków", ["S2", "S10"]),            // S10 is not S1
+        new("p3", null, "Berlin", [" S1 ", "S3"]),                       // null email, spaces around the id
+        new("p4", "with \"quote\", comma", "München", ["S3", "S1"]),    // quoting, non-ASCII
+        new("p5", "e@example.com", null, null),                          // null list
+        new("p6", "f@example.com", "Oslo", []),                          // empty list
+        new("p7", "g@example.com", "Oslo", [null, "S1"]),                // a null element
+        new(null, "h@example.com", "Oslo", ["S1"]),                      // no id: malformed
+        new("", "i@example.com", "Oslo", ["S1"]),                        // empty id: malformed
+        new("p10", "", "", ["S1"]),                                      // empty values stay empty
+    ];
+
+    private static readonly string Expected =
+        "p1,a@example.com,Berlin\n" +
+        "p3,,Berlin\n" +
+        "p4,\"with \"\"quote\"\", comma\",München\n" +
+        "p7,g@example.com,Oslo\n" +
+        "p10,,\n";
+
+    private string _dir = "";
+
+    [SetUp]
+    public void SetUp() => Directory.CreateDirectory(_dir = Path.Combine(Path.GetTempPath(), "parquet-tests-" + Guid.NewGuid().ToString("N")));
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    [TestCase(CompressionMethod.Zstd, false)]
+    [TestCase(CompressionMethod.Zstd, true)]
+    [TestCase(CompressionMethod.Snappy, false)]
+    [TestCase(CompressionMethod.Gzip, true)]
+    [TestCase(CompressionMethod.None, false)]
+    [TestCase(CompressionMethod.None, true)]
+    public async Task String_columns_and_a_segment_list_are_read_as_utf8_bytes(CompressionMethod compression, bool dictionary)
+    {
+        var path = await WriteAsync(compression, dictionary, groups: 2);
+
+        var (text, fast, counts) = await ExportAsync(path, "profileId", "email", "city");
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(text, Is.EqualTo(Expected + Expected));
+            Assert.That(fast, Is.All.True, "every row group takes the fast path");
+            Assert.That(counts, Is.EqualTo((RowsRead: 2L * Profiles.Length, RowsWritten: 10L, RowsSkipped: 4L)));
+        }
+    }
+
+    [Test]
+    public async Task Segments_as_a_separated_string_column_are_matched_like_csv()
+    {
+        var path = Path.Combine(_dir, "flat.parquet");
+        var id = new DataField<string>("profileId");
+        var segments = new DataField<string>("segments", nullable: true);
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, segments), stream))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, new[] { "a", "b", "c", "d", "e" });
+            await group.WriteAsync(segments, new[] { "S1;S2", "S10", null, "S2; S1", "" });
+        }
+
+        var (text, fast, _) = await ExportAsync(path, "profileId");
+
+        Assert.That((text, fast), Is.EqualTo(("a\nd\n", new[] { true })).Using<(string, bool[])>((x, y) => x.Item1 == y.Item1 && x.Item2.SequenceEqual(y.Item2)));
+    }
+
+    [Test]
+    public async Task A_column_that_is_not_a_string_falls_back_to_the_general_reader_with_the_same_output()
+    {
+        var path = Path.Combine(_dir, "typed.parquet");
+        var id = new DataField<string>("profileId");
+        var score = new DataField<int>("score");
+        var segments = new DataField<string>("segments");
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, score, segments), stream))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, new[] { "a", "b" });
+            await group.WriteAsync<int>(score, new[] { 7, -3 }.AsMemory());
+            await group.WriteAsync(segments, new[] { "S1", "S1" });
+        }
+
+        var (text, fast, _) = await ExportAsync(path, "profileId", "score");
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(text, Is.EqualTo("a,7\nb,-3\n"));
+            Assert.That(fast, Is.All.False);
+        }
+    }
+
+    private async Task<string> WriteAsync(CompressionMethod compression, bool dictionary, int groups)
+    {
+        var path = Path.Combine(_dir, $"profiles-{compression}-{dictionary}.parquet");
+        var id = new DataField<string>("profileId", nullable: true);
+        var email = new DataField<string>("email", nullable: true);
+        var city = new DataField<string>("city", nullable: true);
+        var element = new DataField<string>("element", nullable: true);
+        var segments = new ListField("segments", element);
+        var options = new ParquetOptions { CompressionMethod = compression };
+        if (dictionary)
+        {
+            options.ColumnEncodingHints["city"] = EncodingHint.Dictionary;
+            options.ColumnEncodingHints[element.Path.ToString()] = EncodingHint.Dictionary;
+        }
+        await using var stream = File.Create(path);
+        await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, email, city, segments), stream, options);
+        for (var g = 0; g < groups; g++)
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, Profiles.Select(p => p.Id).ToArray());
+            await group.WriteAsync(email, Profiles.Select(p => p.Email).ToArray());
+            await group.WriteAsync(city, Profiles.Select(p => p.City).ToArray());
+            var values = new List<ReadOnlyMemory<char>>();
+            var definitions = new List<int>();
+            var repetitions = new List<int>();
+            foreach (var p in Profiles)
+            {
+                // 0 = null list, 1 = empty list, 2 = null element, 3 = element.
+                if (p.Segments is null || p.Segments.Length == 0) { definitions.Add(p.Segments is null ? 0 : 1); repetitions.Add(0); continue; }
+                for (var k = 0; k < p.Segments.Length; k++)
+                {
+                    if (p.Segments[k] is { } s) values.Add(s.AsMemory());
+                    definitions.Add(p.Segments[k] is null ? 2 : 3);
+                    repetitions.Add(k == 0 ? 0 : 1);
+                }
+            }
+            await group.WriteAllPartsAsync<ReadOnlyMemory<char>>(element, values.ToArray(), definitions.ToArray(), repetitions.ToArray(), CancellationToken.None);
+            group.CompleteValidate();
+        }
+        return path;
+    }
+
+    private static async Task<(string Text, bool[] Fast, (long RowsRead, long RowsWritten, long RowsSkipped) Counts)> ExportAsync(string path, params string[] fields)
+    {
+        var spec = new ExportSpec
+        {
+            ActivationId = "vip",
+            Source = new SourceSpec { Path = path },
+            SegmentId = "S1",
+            Fields = fields.Select(f => new OutputField(f, f)).ToList(),
+            Output = new FormatSpec { Compression = OutputCompression.None },
+            Destination = new DestinationSpec { Name = "out", Type = "local", Location = "/unused" },
+            OnMalformedRow = MalformedRowPolicy.Skip,
+        };
+        var file = SourceCatalog.Describe(path, SourceFormat.Auto);
+        using var reader = await SourceReaders.OpenAsync(file, spec, CancellationToken.None);
+        var binding = ColumnBinding.Create(reader.Columns, spec, path);
+        using var rows = new DelimitedRowWriter(spec.Output);
+        var writer = new ChunkWriter(rows, new RowSelection("S1", ';', null, null, false), binding, MalformedRowPolicy.Skip, path);
+        var buffer = new MemoryStream();
+        rows.Reset(buffer);
+        var fast = new List<bool>();
+        await foreach (var chunk in reader.ReadChunksAsync(_ => false, CancellationToken.None))
+        {
+            using (chunk)
+            {
+                await chunk.LoadAsync(binding, CancellationToken.None);
+                fast.Add(((ParquetChunk)chunk).ReadAsUtf8);
+                chunk.Write(writer);
+            }
+        }
+        rows.Flush();
+        var counts = writer.TakeCounts();
+        return (Encoding.UTF8.GetString(buffer.ToArray()), fast.ToArray(), (counts.RowsRead, counts.RowsWritten, counts.RowsSkipped));
+    }
+}
