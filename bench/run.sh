@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Local export benchmark: `pipeline export` of segment S1 (5 fields) from synthetic snapshots of
-# BENCH_SIZES profiles in BENCH_FORMATS, measuring wall time and peak RSS, verifying every output.
+# Export and upload benchmark, ours side by side with peers, in one command:
+#  - local export: `pipeline export` of segment S1 (5 fields) from synthetic snapshots of BENCH_SIZES
+#    profiles in BENCH_FORMATS, against DuckDB doing the same COPY on the same input (both outputs must
+#    hold the same rows);
+#  - a small export (about 1,000 members) end to end, for the fixed cost per run;
+#  - multipart upload of one file to S3 emulators on loopback: our S3 destination against
+#    @aws-sdk/lib-storage, same file, part size and concurrency.
+# It measures wall time and peak RSS and verifies every output.
 #
 #   bash bench/run.sh
 #   BENCH_SIZES="100000" BENCH_FORMATS="csv" BENCH_REPEAT=3 bash bench/run.sh
@@ -14,6 +20,10 @@
 #   BENCH_MAX_BUSY     before each run, wait until other processes use less than this % of all CPUs
 #                      (default 25; 100 = never wait) ...
 #   BENCH_IDLE_WAIT    ... for at most this many seconds, then run anyway (default 300)
+#   BENCH_PEERS        1 = run DuckDB next to every export (default 1)
+#   BENCH_UPLOAD_MB    size of the upload test file in MiB; 0 = skip the upload benchmark (default 256)
+#   BENCH_PART_MIB     part size for both upload clients (default 8; fauxqs accepts at most 11 MiB)
+#   BENCH_UPLOAD_CONCURRENCY  parts in flight for both clients (default 4, lib-storage's default queueSize)
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,7 +38,12 @@ RESULTS_DIR="${BENCH_RESULTS_DIR:-$BENCH_DIR/results}"
 MEASURE="${BENCH_MEASURE:-auto}"
 MAX_BUSY="${BENCH_MAX_BUSY:-25}"
 IDLE_WAIT="${BENCH_IDLE_WAIT:-300}"
+PEERS="${BENCH_PEERS:-1}"
+UPLOAD_MB="${BENCH_UPLOAD_MB:-256}"
+PART_MIB="${BENCH_PART_MIB:-8}"
+UPLOAD_CONCURRENCY="${BENCH_UPLOAD_CONCURRENCY:-4}"
 SEGMENT="S1"
+export NODE_NO_WARNINGS=1 # the AWS SDK's "node >= 22 from 2027" notice on every run
 FIELDS="profileId,email,lastName,city,country"
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -36,6 +51,8 @@ die() { echo "run.sh: FAILED: $*" >&2; exit 1; }
 
 [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer, got '$REPEAT'"
 [[ "$MAX_BUSY" =~ ^[0-9]+$ && "$IDLE_WAIT" =~ ^[0-9]+$ ]] || die "BENCH_MAX_BUSY and BENCH_IDLE_WAIT must be whole numbers"
+[[ "$PEERS" == 0 || "$PEERS" == 1 ]] || die "BENCH_PEERS must be 0 or 1"
+[[ "$UPLOAD_MB" =~ ^[0-9]+$ && "$PART_MIB" =~ ^[1-9][0-9]*$ && "$UPLOAD_CONCURRENCY" =~ ^[1-9][0-9]*$ ]] || die "BENCH_UPLOAD_MB, BENCH_PART_MIB and BENCH_UPLOAD_CONCURRENCY must be whole numbers"
 for n in $SIZES; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SIZES holds '$n', not a profile count"; done
 for f in $FORMATS; do [[ "$f" == csv || "$f" == parquet ]] || die "BENCH_FORMATS holds '$f'; use csv and/or parquet"; done
 
@@ -58,6 +75,20 @@ log "Publishing cli/Pipeline.Cli (Release) to bench/work/bin"
 (cd "$REPO" && dotnet publish cli/Pipeline.Cli -c Release -o "$WORK/bin" -nologo -v quiet) >"$WORK/logs/publish.log" 2>&1 \
   || { cat "$WORK/logs/publish.log" >&2; die "dotnet publish failed"; }
 [[ -x "$BIN" ]] || die "$BIN was not produced by dotnet publish"
+if [[ "$PEERS" == 1 || "$UPLOAD_MB" -gt 0 ]]; then
+  command -v node >/dev/null || die "node is needed for the peers (DuckDB, lib-storage); set BENCH_PEERS=0 BENCH_UPLOAD_MB=0 to run without them"
+  if [[ ! -d "$BENCH_DIR/peers/node_modules/@duckdb/node-api" || ! -d "$BENCH_DIR/peers/node_modules/@aws-sdk/lib-storage" ]]; then
+    log "Installing the peers (npm ci --prefix bench/peers)"
+    npm ci --prefix "$BENCH_DIR/peers" --no-audit --no-fund >"$WORK/logs/npm-peers.log" 2>&1 || { cat "$WORK/logs/npm-peers.log" >&2; die "npm ci --prefix bench/peers failed"; }
+  fi
+fi
+if [[ "$UPLOAD_MB" -gt 0 ]]; then
+  [[ -d "$REPO/tests/emulators/node_modules/fauxqs" && -d "$REPO/tests/emulators/node_modules/s3rver" ]] \
+    || die "the S3 emulators are not installed: npm ci --prefix tests/emulators --no-audit --no-fund"
+  log "Publishing bench/upload (Release) to bench/work/upload-bin"
+  (cd "$REPO" && dotnet publish bench/upload -c Release -o "$WORK/upload-bin" -nologo -v quiet) >"$WORK/logs/publish-upload.log" 2>&1 \
+    || { cat "$WORK/logs/publish-upload.log" >&2; die "dotnet publish bench/upload failed"; }
+fi
 
 # ---------------------------------------------------------------------------------------------
 # 2. Inputs, cached under bench/work/inputs/N/{csv,parquet}. `pipeline sample` writes to a .tmp
@@ -118,19 +149,23 @@ wait_for_quiet() {
 # 3. One measured export. Sets RUN_WALL (s), RUN_RSS_KIB, RUN_CPU (its user+sys s) and RUN_OTHERS
 #    (% of all CPUs that other processes used meanwhile: the noise on a shared machine).
 measure_export() { # SOURCE OUTDIR LOGFILE
-  local source=$1 out=$2 logfile=$3 rusage="$3.rusage" start end stat_before stat_after
-  rm -rf "$out"
-  local cmd=("$BIN" export --source "$source" --segment "$SEGMENT" --fields "$FIELDS" --to "$out")
+  rm -rf "$2"
+  measure_cmd "$3" "$BIN" export --source "$1" --segment "$SEGMENT" --fields "$FIELDS" --to "$2"
+}
+
+measure_cmd() { # LOGFILE CMD...
+  local logfile=$1 rusage="$1.rusage" start end stat_before stat_after; shift
+  local cmd=("$@")
   stat_before=$(head -1 /proc/stat)
   if [[ "$MEASURE" == time ]]; then
     start=$(date +%s%N)
-    /usr/bin/time -v -o "$rusage" "${cmd[@]}" >"$logfile" 2>&1 || { cat "$logfile" >&2; die "export failed: ${cmd[*]}"; }
+    /usr/bin/time -v -o "$rusage" "${cmd[@]}" >"$logfile" 2>&1 || { cat "$logfile" >&2; die "failed: ${cmd[*]}"; }
     end=$(date +%s%N)
     RUN_WALL=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", (e - s) / 1e9 }')
     RUN_RSS_KIB=$(awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }' "$rusage")
     RUN_CPU=$(awk -F: '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$rusage")
   else
-    python3 "$BENCH_DIR/measure.py" "$rusage" -- "${cmd[@]}" >"$logfile" 2>&1 || { cat "$logfile" >&2; die "export failed: ${cmd[*]}"; }
+    python3 "$BENCH_DIR/measure.py" "$rusage" -- "${cmd[@]}" >"$logfile" 2>&1 || { cat "$logfile" >&2; die "failed: ${cmd[*]}"; }
     RUN_WALL=$(sed -n 's/^wall_s=//p' "$rusage")
     RUN_RSS_KIB=$(sed -n 's/^max_rss_kib=//p' "$rusage")
     RUN_CPU=$(sed -n 's/^cpu_s=//p' "$rusage")
@@ -205,6 +240,7 @@ dotnet_sdk=$(cd "$REPO" && dotnet --version)
 dotnet_runtime=$(dotnet --list-runtimes | awk '/^Microsoft.NETCore.App/ { v = $2 } END { print v }')
 
 rows_md=()
+peer_md=()
 for n in $SIZES; do
   ensure_input "$n" csv   # always: it is the reference for row counts and uncompressed bytes
   for fmt in $FORMATS; do [[ "$fmt" == csv ]] || ensure_input "$n" "$fmt"; done
@@ -229,6 +265,34 @@ for n in $SIZES; do
     # Both formats hold the same profiles, so their exports must hold the same rows (gzip member
     # boundaries differ, so compare the uncompressed content, not the files).
     content=$(zcat "$out"/*.csv.gz | sha256sum | cut -d' ' -f1)
+    if [[ "$PEERS" == 1 ]]; then
+      # DuckDB does the same work on the same file; its output must hold the same rows as ours.
+      duck_best="" duck_rss=0
+      duck_out="$WORK/out/$n-$fmt-duckdb"
+      for ((r = 1; r <= REPEAT; r++)); do
+        wait_for_quiet
+        log "DuckDB: export $n profiles from $fmt (run $r/$REPEAT; CPUs ${BUSY}% busy just before)"
+        rm -rf "$duck_out"; mkdir -p "$duck_out"
+        measure_cmd "$WORK/logs/duckdb-$n-$fmt-$r.log" node "$BENCH_DIR/peers/duckdb-export.mjs" "$source" "$SEGMENT" "$FIELDS" "$duck_out/out.csv.gz"
+        gzip -t "$duck_out/out.csv.gz" || die "DuckDB's $duck_out/out.csv.gz is not valid gzip"
+        duck_rows=$(zcat "$duck_out/out.csv.gz" | tail -n +2 | wc -l)
+        [[ "$duck_rows" -eq "$src_members" ]] || die "DuckDB exported $duck_rows rows from $fmt, the source has $src_members members of $SEGMENT"
+        log "  $RUN_WALL s, $RUN_CPU CPU s, peak RSS $((RUN_RSS_KIB / 1024)) MiB, others used ${RUN_OTHERS}% CPU meanwhile"
+        if [[ -z "$duck_best" ]] || awk -v a="$RUN_WALL" -v b="$duck_best" 'BEGIN { exit !(a < b) }'; then duck_best=$RUN_WALL duck_cpu=$RUN_CPU; fi
+        if ((RUN_RSS_KIB > duck_rss)); then duck_rss=$RUN_RSS_KIB; fi
+      done
+      duck_content=$(zcat "$duck_out/out.csv.gz" | sha256sum | cut -d' ' -f1)
+      if [[ "$duck_content" == "$content" ]]; then same="identical bytes"
+      elif [[ "$(zcat "$duck_out/out.csv.gz" | sort | sha256sum)" == "$(zcat "$out"/*.csv.gz | sort | sha256sum)" ]]; then same="same rows, other order"
+      else die "$n profiles from $fmt: DuckDB's rows differ from ours ($duck_out vs $out)"; fi
+      peer_md+=("$(awk -v n="$n" -v fmt="$fmt" -v w="$best_wall" -v dw="$duck_best" -v c="$best_cpu" -v dc="$duck_cpu" -v rss="$worst_rss" -v drss="$duck_rss" -v rows="$OUT_ROWS" -v same="$same" '
+        function commas(x,   s) { s = sprintf("%.0f", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]([,]|$)/, ",&", s); return s }
+        BEGIN {
+          ratio = dw / w
+          printf "| %s | %s | %.2f | %.2f | **%.2fx** %s | %.2f | %.2f | %.0f | %.0f | %s | %s |\n",
+            commas(n), fmt, w, dw, ratio, (ratio >= 1.5 ? "(met)" : "(missed)"), c, dc, rss / 1024, drss / 1024, commas(rows), same
+        }')")
+    fi
     if [[ -n "${first_content:-}" ]]; then
       [[ "$content" == "$first_content" ]] || die "$n profiles: the $fmt export's content differs from the ${FORMATS%% *} export's"
     else first_content=$content; fi
@@ -242,6 +306,108 @@ for n in $SIZES; do
       }')")
   done
 done
+
+# ---------------------------------------------------------------------------------------------
+# Fixed costs. Per run: an export of about 1,000 members (5,750 profiles; S1 holds 17.4%) end to end,
+# plan to manifest, as a process (runtime start-up included) and as the CLI reports it (engine only).
+# Per chunk: the 1M CSV.gz export with 1 MiB chunks against 16 MiB chunks, same work otherwise.
+SMALL=5750
+ensure_input "$SMALL" csv
+read -r _ _ small_members <<<"$(ensure_stats "$SMALL")"
+small_walls=() small_engine=()
+for ((r = 1; r <= REPEAT * 3; r++)); do
+  wait_for_quiet
+  measure_export "$(input_path "$SMALL" csv)" "$WORK/out/small" "$WORK/logs/export-small-$r.log"
+  verify_output "$WORK/out/small" "$SMALL" "$small_members"
+  small_walls+=("$RUN_WALL"); small_rss=$RUN_RSS_KIB
+  # "... rows exported of N read, X MiB in 0.21 s (...)": the engine's own time
+  small_engine+=("$(sed -n 's/.* in \([0-9.]*\) s (.*/\1/p' "$WORK/logs/export-small-$r.log" | tail -1)")
+done
+small_line=$(printf '%s\n' "${small_walls[@]}" | sort -n | awk '{ a[NR] = $1 } END { printf "%.2f %.2f %.2f", a[1], a[int((NR + 1) / 2)], a[NR] }')
+engine_line=$(printf '%s\n' "${small_engine[@]}" | sort -n | awk '{ a[NR] = $1 } END { printf "%.2f %.2f %.2f", a[1], a[int((NR + 1) / 2)], a[NR] }')
+log "Small export ($small_members members): process wall min/median/max $small_line s; engine $engine_line s"
+
+chunk_md=()
+chunk_n=$(for n in $SIZES; do echo "$n"; done | sort -n | head -1)
+read -r _ chunk_raw chunk_members <<<"$(ensure_stats "$chunk_n")"
+for mib in 1 16; do
+  best=""
+  for ((r = 1; r <= REPEAT; r++)); do
+    wait_for_quiet
+    rm -rf "$WORK/out/chunks-$mib"
+    measure_cmd "$WORK/logs/export-chunks-$mib-$r.log" "$BIN" export --source "$(input_path "$chunk_n" csv)" --segment "$SEGMENT" --fields "$FIELDS" --to "$WORK/out/chunks-$mib" --chunk-size "${mib}MiB"
+    verify_output "$WORK/out/chunks-$mib" "$chunk_n" "$chunk_members"
+    if [[ -z "$best" ]] || awk -v a="$RUN_WALL" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$RUN_WALL; best_c=$RUN_CPU; fi
+  done
+  chunks=$(awk -v b="$chunk_raw" -v m="$mib" 'BEGIN { c = b / (m * 1048576); printf "%d", (c == int(c) ? c : int(c) + 1) }')
+  chunk_md+=("$mib $chunks $best $best_c")
+  log "  ${mib} MiB chunks ($chunks): $best s, $best_c CPU s"
+done
+read -r _ c1 w1 cpu1 <<<"${chunk_md[0]}"; read -r _ c16 w16 cpu16 <<<"${chunk_md[1]}"
+per_chunk=$(awk -v a="$w1" -v b="$w16" -v x="$c1" -v y="$c16" 'BEGIN { printf "%.1f", 1000 * (a - b) / (x - y) }')
+per_chunk_cpu=$(awk -v a="$cpu1" -v b="$cpu16" -v x="$c1" -v y="$c16" 'BEGIN { printf "%.1f", 1000 * (a - b) / (x - y) }')
+
+# ---------------------------------------------------------------------------------------------
+# Upload: one file of UPLOAD_MB MiB as a multipart upload to each emulator on loopback, ours (bench/upload:
+# the S3 destination the UploadPart stage uses) against @aws-sdk/lib-storage, same part size and parts in
+# flight, alternating, each object read back and compared. Both clients in compatibility mode (checksums
+# only where required): s3rver needs it, and fauxqs completes an empty object when CompleteMultipartUpload
+# carries part checksums (tests/emulators/README.md), so default mode could not be verified there.
+upload_md=()
+EMU_PID="" EMU_FD=""
+stop_emulator() {
+  if [[ -n "$EMU_FD" ]]; then exec {EMU_FD}>&-; EMU_FD=""; fi
+  if [[ -n "$EMU_PID" ]]; then wait "$EMU_PID" 2>/dev/null || true; EMU_PID=""; fi
+}
+trap stop_emulator EXIT
+if [[ "$UPLOAD_MB" -gt 0 ]]; then
+  upfile="$WORK/inputs/upload-${UPLOAD_MB}MiB.bin"
+  if [[ ! -s "$upfile" ]]; then
+    log "Writing a ${UPLOAD_MB} MiB test file of random bytes"
+    head -c $((UPLOAD_MB * 1048576)) /dev/urandom >"$upfile.tmp" && mv "$upfile.tmp" "$upfile"
+  fi
+  part_bytes=$((PART_MIB * 1048576))
+  for emu in fauxqs s3rver; do
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    endpoint="http://127.0.0.1:$port"
+    fifo="$WORK/emulator.fifo"; rm -f "$fifo"; mkfifo "$fifo"
+    emu_args=("$port"); [[ "$emu" == s3rver ]] && { rm -rf "$WORK/s3rver"; mkdir -p "$WORK/s3rver"; emu_args+=("$WORK/s3rver"); }
+    # The launchers exit when their stdin closes: stop_emulator closes it.
+    node "$REPO/tests/emulators/$emu.mjs" "${emu_args[@]}" <"$fifo" >"$WORK/logs/$emu.log" 2>&1 &
+    EMU_PID=$!
+    exec {EMU_FD}>"$fifo"
+    for ((i = 0; i < 40; i++)); do node "$BENCH_DIR/peers/s3-upload.mjs" bucket "$endpoint" bench >/dev/null 2>&1 && break; sleep 0.5; done
+    ((i < 40)) || { cat "$WORK/logs/$emu.log" >&2; die "$emu did not start on $endpoint"; }
+    declare -A up_best=() up_rss=()
+    for ((r = 1; r <= REPEAT; r++)); do
+      for client in lib-storage ours; do
+        wait_for_quiet
+        key="$client-$r.bin"
+        if [[ "$client" == ours ]]; then
+          measure_cmd "$WORK/logs/upload-$emu-$client-$r.log" "$WORK/upload-bin/upload-bench" "$endpoint" bench "$key" "$upfile" "$part_bytes" "$UPLOAD_CONCURRENCY" compat
+        else
+          measure_cmd "$WORK/logs/upload-$emu-$client-$r.log" node "$BENCH_DIR/peers/s3-upload.mjs" upload "$endpoint" bench "$key" "$upfile" "$part_bytes" "$UPLOAD_CONCURRENCY" compat
+        fi
+        secs=$(python3 -c 'import json, sys; print(json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])["seconds"])' "$WORK/logs/upload-$emu-$client-$r.log")
+        node "$BENCH_DIR/peers/s3-upload.mjs" verify "$endpoint" bench "$key" "$upfile" compat >/dev/null || die "$emu: the $client upload is not the file's bytes"
+        log "  upload to $emu, $client (run $r/$REPEAT): $secs s in the client, $RUN_WALL s process, peak RSS $((RUN_RSS_KIB / 1024)) MiB; read back and verified"
+        if [[ -z "${up_best[$client]:-}" ]] || awk -v a="$secs" -v b="${up_best[$client]}" 'BEGIN { exit !(a < b) }'; then up_best[$client]=$secs; fi
+        if ((RUN_RSS_KIB > ${up_rss[$client]:-0})); then up_rss[$client]=$RUN_RSS_KIB; fi
+      done
+    done
+    stop_emulator
+    parts=$(( (UPLOAD_MB * 1048576 + part_bytes - 1) / part_bytes ))
+    for client in lib-storage ours; do
+      upload_md+=("$(awk -v emu="$emu" -v c="$client" -v mb="$UPLOAD_MB" -v pm="$PART_MIB" -v q="$UPLOAD_CONCURRENCY" -v parts="$parts" -v s="${up_best[$client]}" -v peer="${up_best[lib-storage]}" -v rss="${up_rss[$client]}" '
+        BEGIN {
+          ratio = peer / s
+          printf "| %s | %s | %d | %d | %d | %d | %.2f | %.1f | %.0f | %.0f | %s |\n", emu, c, mb, pm, q, parts, s, parts / s, mb * 1048576 / 1e6 / s, rss / 1024,
+            (c == "ours" ? sprintf("**%.2fx** %s", ratio, (ratio >= 1.0 ? "(met)" : "(missed)")) : "1.00x")
+        }')")
+    done
+    unset up_best up_rss
+  done
+fi
 
 # ---------------------------------------------------------------------------------------------
 # 5./6. Report: printed and written to bench/results/DATE-local-export.md (an existing report is
@@ -276,6 +442,37 @@ measure_note=$([[ "$MEASURE" == time ]] && echo "GNU \`/usr/bin/time -v\` (Maxim
   echo "| Profiles | Input | Input MB | Rows read | Rows exported | Wall s | CPU s | Rows/s (read) | Source MB/s (uncompressed) | File MB/s (on disk) | Output MB | Peak RSS MiB | Others' CPU |"
   echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows_md[@]}"
+  if ((${#peer_md[@]} > 0)); then
+    echo
+    echo "### Ours vs DuckDB (target: DuckDB's time / ours >= 1.5)"
+    echo
+    echo "DuckDB $(node -e 'console.log(require("'"$BENCH_DIR"'/peers/node_modules/@duckdb/node-api/package.json").version)' 2>/dev/null) (npm \`@duckdb/node-api\`, default threads = $(nproc)):"
+    echo "\`COPY (SELECT $FIELDS FROM read_csv(..., all_varchar) / read_parquet(...) WHERE list_contains(...segments..., '$SEGMENT')) TO 'out.csv.gz' (FORMAT csv, HEADER, COMPRESSION gzip)\`"
+    echo "(\`bench/peers/duckdb-export.mjs\`), measured as a process exactly like ours (node start-up included, about 0.1 s). Same runs-per-measurement rule."
+    echo
+    echo "| Profiles | Input | Ours wall s | DuckDB wall s | Speed-up | Ours CPU s | DuckDB CPU s | Ours peak MiB | DuckDB peak MiB | Rows | Outputs |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    printf '%s\n' "${peer_md[@]}"
+  fi
+  echo
+  echo "### Fixed costs"
+  echo
+  echo "- Per run: export of $small_members members ($(printf "%'d" "$SMALL") profiles, CSV.gz) end to end (plan to manifest), $((REPEAT * 3)) runs: process wall min/median/max **$small_line s** (runtime start-up and exit included), of which the engine (as the CLI reports it) $engine_line s; peak RSS $((small_rss / 1024)) MiB."
+  echo "- Per chunk: $(printf '%s' "$chunk_n" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta') profiles CSV.gz with 1 MiB chunks (${c1} chunks) took $w1 s ($cpu1 CPU s), with 16 MiB chunks (${c16} chunks) $w16 s ($cpu16 CPU s): **$per_chunk ms wall, $per_chunk_cpu ms CPU per extra chunk** (staging write, state record, gzip member; noisy: a difference of two runs)."
+  if ((${#upload_md[@]} > 0)); then
+    echo
+    echo "### Multipart upload: ours vs @aws-sdk/lib-storage (target: ours >= 1.0x)"
+    echo
+    echo "One ${UPLOAD_MB} MiB file of random bytes, ${PART_MIB} MiB parts, ${UPLOAD_CONCURRENCY} parts in flight for both, to each emulator on loopback (\`tests/emulators\`), alternating clients."
+    echo "*Ours* is \`bench/upload\`: the S3 destination the UploadPart stage uses (part read into a pooled buffer, SHA-256, retry pipeline). *lib-storage* is"
+    echo "\`Upload\` from @aws-sdk/lib-storage $(node -e 'console.log(require("'"$BENCH_DIR"'/peers/node_modules/@aws-sdk/lib-storage/package.json").version)' 2>/dev/null) over a file stream (\`bench/peers/s3-upload.mjs\`)."
+    echo "Both in compatibility mode (checksums only where required; s3rver needs it, and fauxqs drops objects whose completion lists part checksums)."
+    echo "Time = initiate to complete inside the client (best run); every object read back and compared with the file. Peak RSS is the client process. The emulator shares the 2 CPUs."
+    echo
+    echo "| Endpoint | Client | File MiB | Part MiB | In flight | Parts | Upload s | Parts/s | MB/s | Peak RSS MiB | Ours/peer |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${upload_md[@]}"
+  fi
 } >"$report"
 
 echo
