@@ -72,7 +72,7 @@ commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$REPO" status --porcelain -- lib cli Directory.Build.props Directory.Packages.props 2>/dev/null | awk '{ print $2 }' | paste -sd' ' -)
 [[ -z "$dirty" ]] || commit="$commit + uncommitted changes in: $dirty"
 log "Publishing cli/Pipeline.Cli (Release) to bench/work/bin"
-(cd "$REPO" && dotnet publish cli/Pipeline.Cli -c Release -o "$WORK/bin" -nologo -v quiet) >"$WORK/logs/publish.log" 2>&1 \
+(cd "$REPO" && dotnet publish cli/Pipeline.Cli -c Release -r linux-x64 --self-contained false -o "$WORK/bin" -nologo -v quiet) >"$WORK/logs/publish.log" 2>&1 \
   || { cat "$WORK/logs/publish.log" >&2; die "dotnet publish failed"; }
 [[ -x "$BIN" ]] || die "$BIN was not produced by dotnet publish"
 if [[ "$PEERS" == 1 || "$UPLOAD_MB" -gt 0 ]]; then
@@ -86,7 +86,7 @@ if [[ "$UPLOAD_MB" -gt 0 ]]; then
   [[ -d "$REPO/tests/emulators/node_modules/fauxqs" && -d "$REPO/tests/emulators/node_modules/s3rver" ]] \
     || die "the S3 emulators are not installed: npm ci --prefix tests/emulators --no-audit --no-fund"
   log "Publishing bench/upload (Release) to bench/work/upload-bin"
-  (cd "$REPO" && dotnet publish bench/upload -c Release -o "$WORK/upload-bin" -nologo -v quiet) >"$WORK/logs/publish-upload.log" 2>&1 \
+  (cd "$REPO" && dotnet publish bench/upload -c Release -r linux-x64 --self-contained false -o "$WORK/upload-bin" -nologo -v quiet) >"$WORK/logs/publish-upload.log" 2>&1 \
     || { cat "$WORK/logs/publish-upload.log" >&2; die "dotnet publish bench/upload failed"; }
 fi
 

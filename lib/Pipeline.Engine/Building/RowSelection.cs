@@ -49,6 +49,9 @@ public sealed class RowSelection
     /// <summary>True when one list element (UTF-8) is the segment id, whitespace around it ignored, like <see cref="IsMember(IEnumerable{string?})"/>.</summary>
     public bool IsMemberElement(ReadOnlySpan<byte> element)
     {
+        if (element.SequenceEqual(SegmentUtf8)) return true;
+        // Nothing to trim (the usual case): not a match.
+        if (element.IsEmpty || (element[0] is > 0x20 and < 0x80 && element[^1] is > 0x20 and < 0x80)) return false;
         if (element.Trim(" \t\r\n\v\f"u8).SequenceEqual(SegmentUtf8)) return true;
         // Other (Unicode) whitespace: compare as text, as the string path does. Never taken for ASCII ids.
         return !System.Text.Ascii.IsValid(element) && Encoding.UTF8.GetString(element).AsSpan().Trim().SequenceEqual(SegmentId);

@@ -27,8 +27,19 @@ internal sealed class ParquetByteColumn : IDisposable
     private int[] _dictStart = [];
     private int[] _dictLength = [];
     private int[] _indices = [];
+    /// <summary>Per value slot: its dictionary entry, or -1 (null, or a PLAIN page).</summary>
+    private int[] _slotEntry = [];
+    private int _dictionaryCount;
 
     public int Slots { get; private set; }
+
+    /// <summary>Entries of the chunk's dictionary (0 when it has none).</summary>
+    public int DictionaryCount => _dictionaryCount;
+
+    public ReadOnlySpan<byte> DictionaryValue(int entry) => _data.AsSpan(_dictStart[entry], _dictLength[entry]);
+
+    /// <summary>The slot's dictionary entry, or -1 when its value is null or was not dictionary-encoded.</summary>
+    public int Entry(int slot) => _slotEntry[slot];
 
     public ReadOnlySpan<byte> Value(int slot) => _length[slot] < 0 ? default : _data.AsSpan(_start[slot], _length[slot]);
 
@@ -60,6 +71,8 @@ internal sealed class ParquetByteColumn : IDisposable
             Rent(ref _length, slots);
             Rent(ref _definition, slots);
             Rent(ref _repetition, slots);
+            Rent(ref _slotEntry, slots);
+            _dictionaryCount = 0;
             Rent(ref _data, Math.Max(1024, checked((int)Math.Min(int.MaxValue, meta.TotalUncompressedSize))));
             _dataLength = 0;
             Slots = 0;
@@ -77,7 +90,7 @@ internal sealed class ParquetByteColumn : IDisposable
                     case PageType.DICTIONARY_PAGE:
                     {
                         var at = Decompress(page, header.UncompressedSize, meta.Codec, decompressor);
-                        dictionaryCount = header.NumValues;
+                        dictionaryCount = _dictionaryCount = header.NumValues;
                         Rent(ref _dictStart, dictionaryCount);
                         Rent(ref _dictLength, dictionaryCount);
                         var p = at;
@@ -130,6 +143,7 @@ internal sealed class ParquetByteColumn : IDisposable
         {
             for (var i = first; i < first + count; i++)
             {
+                _slotEntry[i] = -1;
                 if (_definition[i] != maxDefinition) { _length[i] = -1; continue; }
                 var len = BinaryPrimitives.ReadInt32LittleEndian(_data.AsSpan(p, 4));
                 if ((uint)len > (uint)(end - p - 4)) throw new InvalidDataException("a value runs past its page");
@@ -152,9 +166,10 @@ internal sealed class ParquetByteColumn : IDisposable
             var k = 0;
             for (var i = first; i < first + count; i++)
             {
-                if (_definition[i] != maxDefinition) { _length[i] = -1; continue; }
+                if (_definition[i] != maxDefinition) { _length[i] = -1; _slotEntry[i] = -1; continue; }
                 var index = _indices[k++];
                 if ((uint)index >= (uint)dictionaryCount) throw new InvalidDataException("a dictionary index is out of range");
+                _slotEntry[i] = index;
                 _start[i] = _dictStart[index];
                 _length[i] = _dictLength[index];
             }
@@ -215,7 +230,9 @@ internal sealed class ParquetByteColumn : IDisposable
         Return(ref _dictStart);
         Return(ref _dictLength);
         Return(ref _indices);
+        Return(ref _slotEntry);
         Slots = 0;
+        _dictionaryCount = 0;
     }
 }
 
@@ -290,8 +307,21 @@ internal static class RleHybrid
                 {
                     var packed = data.Slice(p, Math.Min(bytes, data.Length - p));
                     var mask = bitWidth == 32 ? ulong.MaxValue >> 32 : (1UL << bitWidth) - 1;
-                    long bit = 0;
-                    for (var i = 0; i < take; i++, bit += bitWidth)
+                    var i = 0;
+                    if (bitWidth <= 8)
+                    {
+                        // 8 values of w bits are w bytes: one little-endian load per group.
+                        for (; i + 8 <= take && (i / 8 + 1) * bitWidth <= packed.Length; i += 8)
+                        {
+                            var group = packed.Slice(i / 8 * bitWidth, bitWidth);
+                            ulong word = 0;
+                            for (var j = 0; j < bitWidth; j++) word |= (ulong)group[j] << (8 * j);
+                            var target = values.Slice(filled + i, 8);
+                            for (var j = 0; j < 8; j++) target[j] = (int)((word >> (j * bitWidth)) & mask);
+                        }
+                    }
+                    long bit = (long)i * bitWidth;
+                    for (; i < take; i++, bit += bitWidth)
                     {
                         var b = (int)(bit >> 3);
                         ulong word = 0;

@@ -333,6 +333,13 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
         var emptyDefinition = slotDefinition - 1;
         var output = binding.Output;
         var rows = writer.Rows;
+        // Segment lists are dictionary-encoded in practice: test each distinct id once, not every element.
+        bool[]? dictionaryMatches = null;
+        if (first is not null && segments.DictionaryCount > 0)
+        {
+            dictionaryMatches = new bool[segments.DictionaryCount];
+            for (var e = 0; e < dictionaryMatches.Length; e++) dictionaryMatches[e] = selection.IsMemberElement(segments.DictionaryValue(e));
+        }
         for (var row = 0; row < _rows; row++)
         {
             writer.RowsRead++;
@@ -345,7 +352,11 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
                 var s = first[row];
                 if (segments.Definition(s) >= emptyDefinition)
                     for (; s < first[row + 1] && !member; s++)
-                        member = segments.Definition(s) == maxDefinition && selection.IsMemberElement(segments.Value(s));
+                    {
+                        if (segments.Definition(s) != maxDefinition) continue;
+                        var entry = segments.Entry(s);
+                        member = entry >= 0 ? dictionaryMatches![entry] : selection.IsMemberElement(segments.Value(s));
+                    }
             }
             else
             {

@@ -27,6 +27,25 @@ public class DelimitedRowWriterTests
         Assert.That(csv, Is.EqualTo("plain,\"a,b\",\"say \"\"hi\"\"\",\"line\nbreak\",\"cr\rx\",\n"));
     }
 
+    [TestCase(1)]
+    [TestCase(31)]
+    [TestCase(32)]
+    [TestCase(200)]
+    public void Short_and_long_values_are_quoted_the_same_way(int length)
+    {
+        // Values under 32 bytes are checked byte by byte, longer ones with a vectorized search.
+        foreach (var special in new[] { ",", "\"", "\r", "\n" })
+        {
+            foreach (var at in new[] { 0, length - 1 })
+            {
+                var value = new string('x', length - 1).Insert(at, special);
+                var expected = "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"\n";
+                Assert.That(Write(new FormatSpec(), [value]), Is.EqualTo(expected), $"{length} bytes, {special!.Replace("\r", "CR", StringComparison.Ordinal).Replace("\n", "LF", StringComparison.Ordinal)} at {at}");
+            }
+        }
+        Assert.That(Write(new FormatSpec(), [new string('y', length)]), Is.EqualTo(new string('y', length) + "\n"));
+    }
+
     [Test]
     public void Tsv_uses_tabs_and_quotes_fields_holding_tabs()
     {
