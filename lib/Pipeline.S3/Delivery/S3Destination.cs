@@ -62,7 +62,9 @@ public sealed partial class S3Destination : IExportDestination
         CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(partNumber, 1);
-        var sha = Convert.ToBase64String(SHA256.HashData(content.Span));
+        // Compatibility mode sends no checksum header (SigV4's signed payload hash still protects the bytes),
+        // so hashing the part again would only cost time.
+        var sha = _requests.Compatibility ? "" : Convert.ToBase64String(SHA256.HashData(content.Span));
         string? etag;
         if (SinglePutUpload.TryDecode(uploadId, out var properties))
         {
