@@ -54,15 +54,22 @@ internal static class SampleProfiles
         return x ^ (x >> 31);
     }
 
+    // Plain-ASCII stand-ins for the letters the sample names use (the app runs without ICU, so no Unicode decomposition).
+    private static readonly Dictionary<char, char> Ascii = new()
+    {
+        ['à'] = 'a', ['á'] = 'a', ['â'] = 'a', ['ä'] = 'a', ['ã'] = 'a', ['å'] = 'a', ['æ'] = 'a', ['ç'] = 'c',
+        ['è'] = 'e', ['é'] = 'e', ['ê'] = 'e', ['ë'] = 'e', ['ì'] = 'i', ['í'] = 'i', ['î'] = 'i', ['ï'] = 'i',
+        ['ñ'] = 'n', ['ò'] = 'o', ['ó'] = 'o', ['ô'] = 'o', ['ö'] = 'o', ['õ'] = 'o', ['ø'] = 'o', ['ł'] = 'l',
+        ['ß'] = 's', ['ù'] = 'u', ['ú'] = 'u', ['û'] = 'u', ['ü'] = 'u', ['ý'] = 'y', ['ÿ'] = 'y',
+    };
+
     private static string RemoveAccents(string s)
     {
-        var normalized = s.Normalize(NormalizationForm.FormD);
-        var sb = new StringBuilder(normalized.Length);
-        foreach (var c in normalized)
+        var sb = new StringBuilder(s.Length);
+        foreach (var c in s.ToLowerInvariant())
         {
-            // Letters that don't decompose (ø, ł, ß) get a plain stand-in rather than being dropped.
-            var plain = c switch { 'ø' or 'Ø' => 'o', 'ł' or 'Ł' => 'l', 'ß' => 's', 'æ' or 'Æ' => 'a', _ => c };
-            if (CharUnicodeInfo.GetUnicodeCategory(plain) != UnicodeCategory.NonSpacingMark && plain < 128) sb.Append(plain);
+            var plain = Ascii.GetValueOrDefault(c, c);
+            if (char.IsAsciiLetterOrDigit(plain)) sb.Append(plain);
         }
         return sb.Length > 0 ? sb.ToString() : "user";
     }
