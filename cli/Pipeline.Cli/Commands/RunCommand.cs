@@ -40,7 +40,9 @@ internal static class RunCommand
                 }
                 foreach (var run in runs)
                 {
-                    failed |= await RunReport.PrintAsync(pipeline.Store, run, stopwatch.Elapsed, pipeline.Progress, cancellationToken) != ExitCodes.Success;
+                    // Each run's own duration: runs of one tick share the workers, so the tick's time would mislead.
+                    var took = run.CompletedAt is { } done ? done - run.CreatedAt : stopwatch.Elapsed;
+                    failed |= await RunReport.PrintAsync(pipeline.Store, run, took, pipeline.Progress, cancellationToken) != ExitCodes.Success;
                     await RunSummary.WriteAsync(config, run, cancellationToken);
                 }
                 var now = TimeProvider.System.GetUtcNow();
