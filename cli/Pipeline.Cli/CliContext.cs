@@ -19,7 +19,7 @@ internal static class CliContext
 
     public static ILoggerFactory Loggers(ParseResult parse) => LoggerFactory.Create(b => b
         .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace) // logs go to stderr; stdout stays for results
-        .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+        .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; o.IncludeScopes = true; }) // scopes carry run, file and part
         .AddFilter("Microsoft", LogLevel.Warning)
         // Failed runs are reported by the command itself; the stage's error log would say it twice.
         .AddFilter("Pipeline.Engine.Runs.ExportStages", parse.GetValue(VerboseOption) ? LogLevel.Information : LogLevel.Critical)
