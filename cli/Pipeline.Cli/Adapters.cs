@@ -16,7 +16,7 @@ namespace Pipeline.Cli;
 /// </summary>
 internal sealed class Adapters : IDisposable
 {
-    private readonly S3DestinationFactory _s3;
+    private readonly Lazy<S3DestinationFactory> _s3;
 
     public Adapters(SecretsSpec secrets, ILoggerFactory loggers)
     {
@@ -25,18 +25,30 @@ internal sealed class Adapters : IDisposable
         if (secrets.KeyVaultUri is { } vault)
             stores.Add(new KeyVaultSecretStore(new Uri(vault), new DefaultAzureCredential(), logger: loggers.CreateLogger<KeyVaultSecretStore>()));
         Secrets = new ChainedSecretStore(stores);
-        var credentials = new S3CredentialSource(Secrets,
-            new S3CredentialSourceOptions { WebIdentityRoleArn = Environment.GetEnvironmentVariable("AWS_ROLE_ARN") },
-            timeProvider: TimeProvider.System, logger: loggers.CreateLogger<S3CredentialSource>());
-        _s3 = new S3DestinationFactory(credentials, loggers, TimeProvider.System);
-        Destinations = new DestinationFactories(new LocalDestinationFactory(), _s3);
+        // The AWS SDK is loaded only when an S3 destination is used: local exports don't pay for it at start-up.
+        _s3 = new Lazy<S3DestinationFactory>(() => new S3DestinationFactory(
+            new S3CredentialSource(Secrets,
+                new S3CredentialSourceOptions { WebIdentityRoleArn = Environment.GetEnvironmentVariable("AWS_ROLE_ARN") },
+                timeProvider: TimeProvider.System, logger: loggers.CreateLogger<S3CredentialSource>()),
+            loggers, TimeProvider.System));
+        Destinations = new DestinationFactories(new LocalDestinationFactory(), new OnFirstUse(this));
     }
 
     public ISecretStore Secrets { get; }
 
     public IDestinationFactory Destinations { get; }
 
-    public S3DestinationFactory S3 => _s3;
+    public S3DestinationFactory S3 => _s3.Value;
 
-    public void Dispose() => _s3.Dispose();
+    public void Dispose()
+    {
+        if (_s3.IsValueCreated) _s3.Value.Dispose();
+    }
+
+    private sealed class OnFirstUse(Adapters adapters) : IDestinationFactory
+    {
+        public bool CanOpen(string type) => type == DestinationSpec.S3Type;
+
+        public IExportDestination Open(DestinationSpec spec) => adapters.S3.Open(spec);
+    }
 }

@@ -263,6 +263,19 @@ public sealed class SqliteRunStore : IRunStore
         return count;
     }
 
+    public async Task<bool> HasPartAsync(string runId, int file, int part, CancellationToken cancellationToken)
+    {
+        await using var c = await OpenAsync(cancellationToken);
+        return await ScalarAsync(c, null, "SELECT 1 FROM parts WHERE run_id = $id AND file = $f AND part = $p", cancellationToken,
+            ("$id", runId), ("$f", file), ("$p", part)) is not null;
+    }
+
+    public async Task<int> CountPartsAsync(string runId, CancellationToken cancellationToken)
+    {
+        await using var c = await OpenAsync(cancellationToken);
+        return Convert.ToInt32(await ScalarAsync(c, null, "SELECT COUNT(*) FROM parts WHERE run_id = $id", cancellationToken, ("$id", runId)), CultureInfo.InvariantCulture);
+    }
+
     public async Task<IReadOnlyList<PartRecord>> ListPartsAsync(string runId, CancellationToken cancellationToken) =>
         await ListBodiesAsync<PartRecord>("SELECT body FROM parts WHERE run_id = $id ORDER BY file, part", runId, cancellationToken);
 

@@ -55,4 +55,9 @@ public interface IRunStore
     Task<int> RecordPartAsync(string runId, PartRecord part, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<PartRecord>> ListPartsAsync(string runId, CancellationToken cancellationToken);
+
+    /// <summary>Whether a part is recorded; one lookup, so a part message doesn't read every part of the run.</summary>
+    Task<bool> HasPartAsync(string runId, int file, int part, CancellationToken cancellationToken);
+
+    Task<int> CountPartsAsync(string runId, CancellationToken cancellationToken);
 }

@@ -254,10 +254,13 @@ public sealed partial class ExportStages
         if (await RunInAsync(message.RunId, RunStatus.Uploading, cancellationToken) is not { } run) return;
         var assembly = await RequireAsync<AssemblyPlan>(run.RunId, Documents.Assembly, cancellationToken);
         var file = assembly.Files[message.File - 1];
-        var parts = await _store.ListPartsAsync(run.RunId, cancellationToken);
         var total = assembly.Files.Sum(f => f.PartCount);
-        var count = parts.Count;
-        if (!parts.Any(p => p.File == message.File && p.Receipt.PartNumber == message.Part))
+        int count;
+        if (await _store.HasPartAsync(run.RunId, message.File, message.Part, cancellationToken))
+        {
+            count = await _store.CountPartsAsync(run.RunId, cancellationToken);
+        }
+        else
         {
             var (offset, length) = file.PartRange(message.Part);
             var buffer = ArrayPool<byte>.Shared.Rent((int)length);
