@@ -78,8 +78,10 @@ log "Publishing cli/Pipeline.Cli (Release) to bench/work/bin"
 if [[ "$PEERS" == 1 || "$UPLOAD_MB" -gt 0 ]]; then
   command -v node >/dev/null || die "node is needed for the peers (DuckDB, lib-storage); set BENCH_PEERS=0 BENCH_UPLOAD_MB=0 to run without them"
   if [[ ! -d "$BENCH_DIR/peers/node_modules/@duckdb/node-api" || ! -d "$BENCH_DIR/peers/node_modules/@aws-sdk/lib-storage" ]]; then
-    log "Installing the peers (npm ci --prefix bench/peers)"
-    npm ci --prefix "$BENCH_DIR/peers" --no-audit --no-fund >"$WORK/logs/npm-peers.log" 2>&1 || { cat "$WORK/logs/npm-peers.log" >&2; die "npm ci --prefix bench/peers failed"; }
+    # `npm install`, not `npm ci`: the lock can only list the DuckDB bindings this registry serves (linux-x64),
+    # and `npm ci` rejects a lock without the other platforms' optional bindings. Versions are pinned exactly.
+    log "Installing the peers (npm install --prefix bench/peers)"
+    npm install --prefix "$BENCH_DIR/peers" --no-audit --no-fund >"$WORK/logs/npm-peers.log" 2>&1 || { cat "$WORK/logs/npm-peers.log" >&2; die "npm install --prefix bench/peers failed"; }
   fi
 fi
 if [[ "$UPLOAD_MB" -gt 0 ]]; then
