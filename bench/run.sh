@@ -16,6 +16,8 @@
 #   BENCH_FORMATS      input formats, csv|parquet  (default "csv parquet")
 #   BENCH_REPEAT       runs per measurement; fastest wall time, highest peak RSS reported (default 1)
 #   BENCH_RESULTS_DIR  where the Markdown report goes (default bench/results)
+#   BENCH_BUILD        aot|r2r: how the CLI is published (default aot: Native AOT, as shipped; needs a C
+#                      toolchain, clang or gcc; r2r: the JIT runtime with ReadyToRun code)
 #   BENCH_MEASURE      auto|time|python: GNU /usr/bin/time -v or bench/measure.py (default auto)
 #   BENCH_MAX_BUSY     before each run, wait until other processes use less than this % of all CPUs
 #                      (default 25; 100 = never wait) ...
@@ -36,6 +38,7 @@ FORMATS="${BENCH_FORMATS:-csv parquet}"
 REPEAT="${BENCH_REPEAT:-1}"
 RESULTS_DIR="${BENCH_RESULTS_DIR:-$BENCH_DIR/results}"
 MEASURE="${BENCH_MEASURE:-auto}"
+BUILD="${BENCH_BUILD:-aot}"
 MAX_BUSY="${BENCH_MAX_BUSY:-25}"
 IDLE_WAIT="${BENCH_IDLE_WAIT:-300}"
 PEERS="${BENCH_PEERS:-1}"
@@ -49,6 +52,7 @@ FIELDS="profileId,email,lastName,city,country"
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 die() { echo "run.sh: FAILED: $*" >&2; exit 1; }
 
+[[ "$BUILD" == aot || "$BUILD" == r2r ]] || die "BENCH_BUILD must be aot or r2r, got '$BUILD'"
 [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer, got '$REPEAT'"
 [[ "$MAX_BUSY" =~ ^[0-9]+$ && "$IDLE_WAIT" =~ ^[0-9]+$ ]] || die "BENCH_MAX_BUSY and BENCH_IDLE_WAIT must be whole numbers"
 [[ "$PEERS" == 0 || "$PEERS" == 1 ]] || die "BENCH_PEERS must be 0 or 1"
@@ -71,8 +75,18 @@ mkdir -p "$WORK"/{inputs,out,logs}
 commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$REPO" status --porcelain -- lib cli Directory.Build.props Directory.Packages.props 2>/dev/null | awk '{ print $2 }' | paste -sd' ' -)
 [[ -z "$dirty" ]] || commit="$commit + uncommitted changes in: $dirty"
-log "Publishing cli/Pipeline.Cli (Release) to bench/work/bin"
-(cd "$REPO" && dotnet publish cli/Pipeline.Cli -c Release -r linux-x64 --self-contained false -o "$WORK/bin" -nologo -v quiet) >"$WORK/logs/publish.log" 2>&1 \
+if [[ "$BUILD" == aot ]]; then
+  command -v clang >/dev/null || command -v gcc >/dev/null \
+    || die "Native AOT needs a C toolchain to link: install clang or gcc (apt-get install clang), or set BENCH_BUILD=r2r"
+  publish_args=(-p:PublishAot=true)
+  build_note="Native AOT"
+else
+  publish_args=(--self-contained false)
+  build_note="ReadyToRun (JIT runtime)"
+fi
+log "Publishing cli/Pipeline.Cli (Release, $build_note) to bench/work/bin"
+rm -rf "$WORK/bin"
+(cd "$REPO" && dotnet publish cli/Pipeline.Cli -c Release -r linux-x64 "${publish_args[@]}" -o "$WORK/bin" -nologo -v quiet) >"$WORK/logs/publish.log" 2>&1 \
   || { cat "$WORK/logs/publish.log" >&2; die "dotnet publish failed"; }
 [[ -x "$BIN" ]] || die "$BIN was not produced by dotnet publish"
 if [[ "$PEERS" == 1 || "$UPLOAD_MB" -gt 0 ]]; then
@@ -425,7 +439,7 @@ measure_note=$([[ "$MEASURE" == time ]] && echo "GNU \`/usr/bin/time -v\` (Maxim
   echo "# Local export benchmark, $today"
   echo
   echo "\`pipeline export --segment $SEGMENT --fields $FIELDS\` (gzip CSV out, default parallelism and chunk size)"
-  echo "from synthetic \`pipeline sample\` snapshots; published Release build; input files in the page cache."
+  echo "from synthetic \`pipeline sample\` snapshots; published Release build ($build_note, linux-x64); input files in the page cache."
   echo
   echo "- Date: $(date '+%Y-%m-%d %H:%M %Z')"
   echo "- Machine: $(nproc) CPUs ($cpu_model), $mem_total RAM, $(uname -sr)"

@@ -16,7 +16,8 @@ public class EngineJsonTests
 {
     private static readonly JsonSerializerOptions ByReflection = new(JsonSerializerDefaults.Web)
     {
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) }, // what the engine wrote before
+
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
     };
@@ -67,5 +68,37 @@ public class EngineJsonTests
             Assert.That(EngineJsonContext.Default.GetTypeInfo(type), Is.Not.Null, $"{type.Name} has generated metadata");
         }
         Assert.That(JsonSerializer.Serialize(JsonSerializer.Deserialize<RunManifest>(manifestJson, EngineJson.Options), EngineJson.Indented) + "", Is.EqualTo(manifestJson.TrimEnd('\n')));
+    }
+
+    /// <summary>Every enum the engine's documents can hold: the context's root types, walked property by property.</summary>
+    private static IEnumerable<Type> EngineEnums()
+    {
+        var seen = new HashSet<Type>();
+        var pending = new Queue<Type>(typeof(EngineJsonContext).GetCustomAttributesData()
+            .Where(a => a.AttributeType == typeof(JsonSerializableAttribute)).Select(a => (Type)a.ConstructorArguments[0].Value!));
+        foreach (var derived in typeof(StageMessage).Assembly.GetTypes().Where(t => t.IsSubclassOf(typeof(StageMessage)))) pending.Enqueue(derived);
+        while (pending.TryDequeue(out var type))
+        {
+            type = Nullable.GetUnderlyingType(type) ?? type;
+            if (!seen.Add(type) || type.Assembly != typeof(EngineJson).Assembly && !type.IsEnum && !type.IsGenericType) continue;
+            if (type.IsGenericType) { foreach (var arg in type.GetGenericArguments()) pending.Enqueue(arg); continue; }
+            foreach (var property in type.GetProperties()) pending.Enqueue(property.PropertyType);
+        }
+        return seen.Where(t => t.IsEnum).OrderBy(t => t.Name);
+    }
+
+    [Test]
+    public void The_enum_walk_finds_the_engine_enums() =>
+        Assert.That(EngineEnums(), Does.Contain(typeof(RunStatus)).And.Contain(typeof(S3CredentialMode)).And.Contain(typeof(System.IO.Compression.CompressionLevel)));
+
+    [TestCaseSource(nameof(EngineEnums))]
+    public void Every_engine_enum_round_trips_as_a_camel_case_string(Type enumType)
+    {
+        foreach (var value in Enum.GetValues(enumType))
+        {
+            var json = JsonSerializer.Serialize(value, enumType, EngineJson.Options);
+            Assert.That(json, Is.EqualTo(JsonSerializer.Serialize(value, enumType, ByReflection)));
+            Assert.That(JsonSerializer.Deserialize(json, enumType, EngineJson.Options), Is.EqualTo(value));
+        }
     }
 }

@@ -25,8 +25,9 @@ internal static class AccessPolicies
         var s3 = d.S3 ?? new S3DestinationOptions();
         var objectActions = new List<string> { "s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload" };
         if (s3.Credentials == S3CredentialMode.CrossAccount) objectActions.Add("s3:PutObjectAcl");
-        var statements = new JsonArray
-        {
+        // JsonArray's constructor and Add(JsonNode), not a collection initializer: that binds to the generic
+        // Add<T>, which serializes by reflection (not possible in the ahead-of-time compiled CLI).
+        var statements = new JsonArray(
             WithPrincipal(new JsonObject
             {
                 ["Sid"] = "WriteExportFiles",
@@ -48,11 +49,10 @@ internal static class AccessPolicies
                 ["Action"] = Actions("s3:ListBucket"),
                 ["Resource"] = BucketArn(d),
                 ["Condition"] = new JsonObject { ["StringLike"] = new JsonObject { ["s3:prefix"] = d.Prefix + "*" } },
-            }, principal),
-        };
+            }, principal));
         if (s3.Encryption == S3Encryption.Kms && s3.KmsKeyId is { } key && principal is null)
         {
-            statements.Add(new JsonObject
+            statements.Add((JsonNode)new JsonObject
             {
                 ["Sid"] = "EncryptWithTheBucketKey",
                 ["Effect"] = "Allow",
@@ -84,7 +84,7 @@ internal static class AccessPolicies
             case S3CredentialMode.CrossAccount:
                 var bucketPolicy = WriterStatements(d, ourRoot);
                 // Refuse writes that would leave the customer without control of the objects.
-                bucketPolicy.Add(new JsonObject
+                bucketPolicy.Add((JsonNode)new JsonObject
                 {
                     ["Sid"] = "RequireBucketOwnerFullControl",
                     ["Effect"] = "Deny",
@@ -102,8 +102,7 @@ internal static class AccessPolicies
                 var trust = new JsonObject
                 {
                     ["Version"] = "2012-10-17",
-                    ["Statement"] = new JsonArray
-                    {
+                    ["Statement"] = new JsonArray(
                         new JsonObject
                         {
                             ["Sid"] = "AllowAudienceExportWithExternalId",
@@ -111,8 +110,7 @@ internal static class AccessPolicies
                             ["Principal"] = ourRoot,
                             ["Action"] = "sts:AssumeRole",
                             ["Condition"] = new JsonObject { ["StringEquals"] = new JsonObject { ["sts:ExternalId"] = s3.ExternalId } },
-                        },
-                    },
+                        }),
                 };
                 return
                 [

@@ -72,20 +72,27 @@ internal static class RunSummary
     {
         var folder = Path.Combine(Path.GetDirectoryName(config.StatePath)!, "runs");
         Directory.CreateDirectory(folder);
-        var summary = new
-        {
+        var summary = new RunSummaryDocument(
             run.RunId,
             run.ActivationId,
-            Status = run.Status.ToString().ToLowerInvariant(),
+            run.Status.ToString().ToLowerInvariant(),
             run.Slot,
             run.CreatedAt,
             run.CompletedAt,
             run.Error,
-            Manifest = run.ManifestKey is null ? null
+            run.ManifestKey is null ? null
                 : run.Spec.Destination.Type == DestinationSpec.S3Type ? $"s3://{run.Spec.Destination.Location}/{run.ManifestKey}"
-                : Path.Combine(run.Spec.Destination.Location, run.ManifestKey),
-        };
+                : Path.Combine(run.Spec.Destination.Location, run.ManifestKey));
         await File.WriteAllTextAsync(Path.Combine(folder, run.RunId + ".json"),
-            System.Text.Json.JsonSerializer.Serialize(summary, Pipeline.Engine.EngineJson.Indented) + "\n", cancellationToken);
+            System.Text.Json.JsonSerializer.Serialize(summary, CliJson.Default.RunSummaryDocument) + "\n", cancellationToken);
     }
 }
+
+internal sealed record RunSummaryDocument(string RunId, string ActivationId, string Status, DateTimeOffset Slot, DateTimeOffset CreatedAt,
+    DateTimeOffset? CompletedAt, string? Error, string? Manifest);
+
+/// <summary>The CLI's own JSON, source-generated like the engine's (see EngineJson).</summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(System.Text.Json.JsonSerializerDefaults.Web, WriteIndented = true,
+    DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(RunSummaryDocument))]
+internal sealed partial class CliJson : System.Text.Json.Serialization.JsonSerializerContext;

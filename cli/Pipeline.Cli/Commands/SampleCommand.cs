@@ -53,8 +53,7 @@ internal static class SampleCommand
             ["staging"] = new JsonObject { ["path"] = ".pipeline/staging" },
             ["sources"] = new JsonObject { ["profiles"] = new JsonObject { ["path"] = sourceFile } },
             ["destinations"] = new JsonObject { ["local"] = new JsonObject { ["type"] = "local", ["path"] = "out" } },
-            ["activations"] = new JsonArray
-            {
+            ["activations"] = new JsonArray( // the constructor, not an initializer: see AccessPolicies
                 new JsonObject
                 {
                     ["id"] = "s1-daily",
@@ -81,8 +80,7 @@ internal static class SampleCommand
                     ["mode"] = "incremental",
                     ["fileName"] = "{activation}/{runTime:yyyy-MM-dd'T'HHmm'Z'}/part-{index:4}{ext}",
                     ["schedule"] = new JsonObject { ["every"] = "6h", ["timeZone"] = "UTC", ["startAt"] = startAt },
-                },
-            },
+                }),
         };
         return json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n";
     }

@@ -47,7 +47,7 @@ public sealed record RunManifest
         };
     }
 
-    public byte[] ToUtf8() => JsonSerializer.SerializeToUtf8Bytes(this, EngineJson.Indented);
+    public byte[] ToUtf8() => EngineJson.SerializeIndented(this);
 
     public static string KeyFor(ExportRun run) =>
         run.Spec.Destination.Prefix + $"{run.ActivationId}_{run.Slot.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}.manifest.json";
