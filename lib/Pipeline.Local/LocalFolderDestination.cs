@@ -51,9 +51,43 @@ public sealed class LocalFolderDestination : IExportDestination
             await stream.WriteAsync(content, cancellationToken);
             await stream.FlushAsync(cancellationToken);
         }, key);
-        var sha = SHA256.HashData(content.Span);
-        return new PartReceipt(partNumber, offset, content.Length, "\"" + Convert.ToHexStringLower(sha)[..32] + "\"", Convert.ToBase64String(sha));
+        return Receipt(partNumber, offset, content.Length, SHA256.HashData(content.Span));
     }
+
+    /// <summary>Copies the part in blocks of at most this many bytes, so memory doesn't grow with the part size.</summary>
+    private const int CopyBlock = 1 << 20;
+
+    public async Task<PartReceipt> UploadPartAsync(string key, string uploadId, int partNumber, long offset, long length, PartReader read, CancellationToken cancellationToken)
+    {
+        var temp = TempPath(uploadId);
+        if (!File.Exists(temp))
+            throw new DestinationException($"The upload of {Describe(key)} ({uploadId}) no longer exists in {Path.Combine(_root, IncompleteFolder)}; it was aborted or swept.");
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var block = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Min(length, CopyBlock));
+        try
+        {
+            FileStream? stream = null;
+            Guard(() => stream = new FileStream(temp, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1, FileOptions.Asynchronous), key);
+            await using (stream)
+            {
+                stream!.Seek(offset, SeekOrigin.Begin);
+                for (long done = 0; done < length;)
+                {
+                    var chunk = block.AsMemory(0, (int)Math.Min(block.Length, length - done));
+                    await read(done, chunk, cancellationToken); // staging errors are not the destination's
+                    sha.AppendData(chunk.Span);
+                    await GuardAsync(async () => await stream.WriteAsync(chunk, cancellationToken), key);
+                    done += chunk.Length;
+                }
+                await GuardAsync(async () => await stream.FlushAsync(cancellationToken), key);
+            }
+        }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(block); }
+        return Receipt(partNumber, offset, length, sha.GetHashAndReset());
+    }
+
+    private static PartReceipt Receipt(int partNumber, long offset, long length, byte[] sha) =>
+        new(partNumber, offset, length, "\"" + Convert.ToHexStringLower(sha)[..32] + "\"", Convert.ToBase64String(sha));
 
     public async Task CompleteFileAsync(string key, string uploadId, IReadOnlyList<PartReceipt> parts, long length, CancellationToken cancellationToken)
     {

@@ -32,6 +32,31 @@ public class LocalFolderDestinationTests
     }
 
     [Test]
+    public async Task A_streamed_part_is_copied_in_blocks_and_gets_the_same_receipt_as_a_buffered_one()
+    {
+        var bytes = new byte[2 * 1024 * 1024 + 12_345 + 3];
+        new Random(7).NextBytes(bytes);
+        var destination = new LocalFolderDestination(_ws.Output);
+        var upload = await destination.StartFileAsync("big.bin", bytes.Length, Csv, CancellationToken.None);
+        var reads = new List<(long Offset, int Length)>();
+        var first = await destination.UploadPartAsync("big.bin", upload, 1, 0, 3, (o, into, _) => { bytes.AsMemory((int)o, into.Length).CopyTo(into); return Task.CompletedTask; }, CancellationToken.None);
+        var second = await destination.UploadPartAsync("big.bin", upload, 2, 3, bytes.Length - 3, (o, into, _) =>
+        {
+            reads.Add((o, into.Length));
+            bytes.AsMemory(3 + (int)o, into.Length).CopyTo(into);
+            return Task.CompletedTask;
+        }, CancellationToken.None);
+
+        Assert.That(reads, Has.Count.EqualTo(3), "1 MiB blocks");
+        Assert.That(reads.Max(r => r.Length), Is.EqualTo(1024 * 1024));
+        var other = new LocalFolderDestination(Path.Combine(_ws.Root, "other"));
+        var buffered = await other.UploadPartAsync("big.bin", await other.StartFileAsync("big.bin", bytes.Length, Csv, CancellationToken.None), 2, 3, bytes.AsMemory(3), CancellationToken.None);
+        Assert.That(second, Is.EqualTo(buffered));
+        await destination.CompleteFileAsync("big.bin", upload, [first, second], bytes.Length, CancellationToken.None);
+        Assert.That(await File.ReadAllBytesAsync(Path.Combine(_ws.Output, "big.bin")), Is.EqualTo(bytes));
+    }
+
+    [Test]
     public async Task Completion_refuses_parts_whose_bytes_changed()
     {
         var destination = new LocalFolderDestination(_ws.Output);
@@ -57,6 +82,9 @@ public class LocalFolderDestinationTests
         var error = await Assert.ThrowsAsync<DestinationException>(async () =>
             await destination.UploadPartAsync("x.csv", upload, 1, 0, new byte[100_000], CancellationToken.None));
         Assert.That(error!.Message, Does.Contain("x.csv").And.Contain("the disk is full").And.Contain("Free space"));
+        var streamed = await Assert.ThrowsAsync<DestinationException>(async () =>
+            await destination.UploadPartAsync("x.csv", upload, 1, 0, 100_000, (_, into, _) => { into.Span.Fill(7); return Task.CompletedTask; }, CancellationToken.None));
+        Assert.That(streamed!.Message, Does.Contain("x.csv").And.Contain("the disk is full"));
     }
 
     [Test]

@@ -6,6 +6,9 @@ public sealed record PartReceipt(int PartNumber, long Offset, long Length, strin
 /// <summary>Object metadata set when a file is started.</summary>
 public sealed record ObjectProperties(string ContentType, string? ContentEncoding);
 
+/// <summary>Fills <paramref name="destination"/> with a part's bytes, starting <paramref name="partOffset"/> bytes into the part.</summary>
+public delegate Task PartReader(long partOffset, Memory<byte> destination, CancellationToken cancellationToken);
+
 /// <summary>
 /// Where export files are delivered, with multipart semantics: a file is started, its parts arrive in any
 /// order (possibly twice, with identical bytes), and it becomes visible under its name only when completed.
@@ -20,6 +23,23 @@ public interface IExportDestination
     Task<string> StartFileAsync(string key, long length, ObjectProperties properties, CancellationToken cancellationToken);
 
     Task<PartReceipt> UploadPartAsync(string key, string uploadId, int partNumber, long offset, ReadOnlyMemory<byte> content, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Uploads a part of <paramref name="length"/> bytes that <paramref name="read"/> supplies. By default the part is
+    /// read whole into a pooled buffer (S3 signs and retries whole parts); a destination that can write as it reads
+    /// overrides this, so its memory doesn't grow with the part size.
+    /// </summary>
+    async Task<PartReceipt> UploadPartAsync(string key, string uploadId, int partNumber, long offset, long length, PartReader read, CancellationToken cancellationToken)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(checked((int)length));
+        try
+        {
+            var content = buffer.AsMemory(0, (int)length);
+            await read(0, content, cancellationToken);
+            return await UploadPartAsync(key, uploadId, partNumber, offset, content, cancellationToken);
+        }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
+    }
 
     /// <summary>Publishes the file. Completing an already completed upload with the same parts succeeds.</summary>
     Task CompleteFileAsync(string key, string uploadId, IReadOnlyList<PartReceipt> parts, long length, CancellationToken cancellationToken);

@@ -263,17 +263,12 @@ public sealed partial class ExportStages
         else
         {
             var (offset, length) = file.PartRange(message.Part);
-            var buffer = ArrayPool<byte>.Shared.Rent((int)length);
-            try
-            {
-                await ReadRangeAsync(file.Segments, offset, buffer.AsMemory(0, (int)length), cancellationToken);
-                var destination = _destinations.Open(run.Spec.Destination);
-                var receipt = await destination.UploadPartAsync(file.Key, file.UploadId, message.Part, offset, buffer.AsMemory(0, (int)length), cancellationToken);
-                count = await _store.RecordPartAsync(run.RunId, new PartRecord(file.Index, receipt), cancellationToken);
-                Progress.PartDelivered(length);
-                Log.PartUploaded(_logger, run.RunId, file.Key, message.Part, length);
-            }
-            finally { ArrayPool<byte>.Shared.Return(buffer); }
+            var destination = _destinations.Open(run.Spec.Destination);
+            var receipt = await destination.UploadPartAsync(file.Key, file.UploadId, message.Part, offset, length,
+                (partOffset, into, ct) => ReadRangeAsync(file.Segments, offset + partOffset, into, ct), cancellationToken);
+            count = await _store.RecordPartAsync(run.RunId, new PartRecord(file.Index, receipt), cancellationToken);
+            Progress.PartDelivered(length);
+            Log.PartUploaded(_logger, run.RunId, file.Key, message.Part, length);
         }
         if (count == total && await _store.TryTransitionAsync(run.RunId, RunStatus.Uploading, RunStatus.Completing, cancellationToken))
             await _queue.EnqueueAsync([new CompleteExport(run.RunId)], cancellationToken);
