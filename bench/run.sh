@@ -101,8 +101,9 @@ fi
 if [[ "$UPLOAD_MB" -gt 0 ]]; then
   [[ -d "$REPO/tests/emulators/node_modules/fauxqs" && -d "$REPO/tests/emulators/node_modules/s3rver" ]] \
     || die "the S3 emulators are not installed: npm ci --prefix tests/emulators --no-audit --no-fund"
-  log "Publishing bench/upload (Release) to bench/work/upload-bin"
-  (cd "$REPO" && dotnet publish bench/upload -c Release -r linux-x64 --self-contained false -o "$WORK/upload-bin" -nologo -v quiet) >"$WORK/logs/publish-upload.log" 2>&1 \
+  log "Publishing bench/upload (Release, $build_note) to bench/work/upload-bin"
+  rm -rf "$WORK/upload-bin"
+  (cd "$REPO" && dotnet publish bench/upload -c Release -r linux-x64 "${publish_args[@]}" -o "$WORK/upload-bin" -nologo -v quiet) >"$WORK/logs/publish-upload.log" 2>&1 \
     || { cat "$WORK/logs/publish-upload.log" >&2; die "dotnet publish bench/upload failed"; }
 fi
 
