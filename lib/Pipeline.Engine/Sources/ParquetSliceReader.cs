@@ -169,13 +169,16 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
             if (binding.Segments >= 0 && layout.Schema.Fields[binding.Segments] is ListField { Item: DataField element })
             {
                 var segments = columns[binding.Segments]!;
-                var first = new int[group.NumRows + 1];
+                // Pooled: a 100k-row group needs a 400 KB array, and one per row group left that much garbage on the
+                // large object heap each time, so peak memory grew with the number of row groups (bench/README.md).
+                var length = checked((int)group.NumRows + 1);
+                var first = System.Buffers.ArrayPool<int>.Shared.Rent(length);
+                _rowFirstSlot = first;
                 var row = -1;
                 for (var s = 0; s < segments.Slots; s++)
-                    if (segments.Repetition(s) == 0 && ++row < first.Length) first[row] = s;
+                    if (segments.Repetition(s) == 0 && ++row < length) first[row] = s;
                 if (row + 1 != group.NumRows) return false;
-                first[^1] = segments.Slots;
-                _rowFirstSlot = first;
+                first[length - 1] = segments.Slots;
                 _listDefinitions = (element.MaxDefinitionLevel, element.IsNullable);
             }
             _rows = group.NumRows;
@@ -374,6 +377,7 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
     {
         if (_bytes is not null) foreach (var c in _bytes) c?.Dispose();
         _bytes = null;
+        if (_rowFirstSlot is not null) System.Buffers.ArrayPool<int>.Shared.Return(_rowFirstSlot);
         _rowFirstSlot = null;
         _text = [];
         _segmentLists = null;
