@@ -12,10 +12,13 @@ internal static class CliProcess
         public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
     }
 
-    public static ProcessStartInfo StartInfo(string workingDirectory, params string[] args)
+    public static ProcessStartInfo StartInfo(string workingDirectory, params string[] args) => StartInfo(null, workingDirectory, args);
+
+    /// <summary>Runs <paramref name="program"/> (a published, e.g. Native AOT, build) or, when null, the built pipeline.dll.</summary>
+    public static ProcessStartInfo StartInfo(string? program, string workingDirectory, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Dll);
+        var info = new ProcessStartInfo(program ?? "dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (program is null) info.ArgumentList.Add(Dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         return info;
     }
@@ -23,9 +26,12 @@ internal static class CliProcess
     public static Task<Result> RunAsync(string workingDirectory, params string[] args) =>
         RunAsync(workingDirectory, new Dictionary<string, string>(), args);
 
-    public static async Task<Result> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static Task<Result> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        RunProgramAsync(null, workingDirectory, environment, args);
+
+    public static async Task<Result> RunProgramAsync(string? program, string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        var info = StartInfo(workingDirectory, args);
+        var info = StartInfo(program, workingDirectory, args);
         foreach (var (name, value) in environment) info.Environment[name] = value;
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
