@@ -34,7 +34,7 @@ public sealed class CsvSliceReader : ISliceReader
         _stream = stream;
         _delimiter = delimiter;
         _chunkSize = chunkSize;
-        _carry = SourceBuffers<byte>.Pool.Rent(chunkSize + 1024 * 1024);
+        _carry = SourceBuffers<byte>.Rent(chunkSize + 1024 * 1024);
     }
 
     public IReadOnlyList<string> Columns { get; private set; } = [];
@@ -124,7 +124,7 @@ public sealed class CsvSliceReader : ISliceReader
                 }
             }
 
-            var next = SourceBuffers<byte>.Pool.Rent(_carry.Length);
+            var next = SourceBuffers<byte>.Rent(_carry.Length);
             var rest = _carryLength - cut;
             Buffer.BlockCopy(_carry, cut, next, 0, rest);
             var chunkBuffer = _carry;
@@ -140,9 +140,9 @@ public sealed class CsvSliceReader : ISliceReader
                 // Terminate the last record so every record in a chunk ends with '\n'.
                 if (chunkLength == chunkBuffer.Length)
                 {
-                    var bigger = SourceBuffers<byte>.Pool.Rent(chunkLength + 1);
+                    var bigger = SourceBuffers<byte>.Rent(chunkLength + 1);
                     Buffer.BlockCopy(chunkBuffer, 0, bigger, 0, chunkLength);
-                    SourceBuffers<byte>.Pool.Return(chunkBuffer);
+                    SourceBuffers<byte>.Return(chunkBuffer);
                     chunkBuffer = bigger;
                 }
                 chunkBuffer[chunkLength++] = (byte)'\n';
@@ -151,7 +151,7 @@ public sealed class CsvSliceReader : ISliceReader
             var current = seq++;
             if (skip(current))
             {
-                SourceBuffers<byte>.Pool.Return(chunkBuffer);
+                SourceBuffers<byte>.Return(chunkBuffer);
                 continue;
             }
             yield return new CsvChunk(current, chunkBuffer, chunkLength, firstLine, _delimiter, Columns.Count);
@@ -180,16 +180,16 @@ public sealed class CsvSliceReader : ISliceReader
 
     private void Grow(int minimum)
     {
-        var bigger = SourceBuffers<byte>.Pool.Rent(Math.Max(minimum, _carry.Length * 2));
+        var bigger = SourceBuffers<byte>.Rent(Math.Max(minimum, _carry.Length * 2));
         Buffer.BlockCopy(_carry, 0, bigger, 0, _carryLength);
-        SourceBuffers<byte>.Pool.Return(_carry);
+        SourceBuffers<byte>.Return(_carry);
         _carry = bigger;
     }
 
     public void Dispose()
     {
         _stream.Dispose();
-        if (_carry.Length > 0) SourceBuffers<byte>.Pool.Return(_carry);
+        if (_carry.Length > 0) SourceBuffers<byte>.Return(_carry);
         _carry = [];
     }
 }
@@ -263,7 +263,7 @@ internal sealed class CsvChunk(int seq, byte[] buffer, int length, long firstLin
     public void Dispose()
     {
         if (_buffer is null) return;
-        SourceBuffers<byte>.Pool.Return(_buffer);
+        SourceBuffers<byte>.Return(_buffer);
         _buffer = null;
     }
 }

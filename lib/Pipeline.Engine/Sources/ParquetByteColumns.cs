@@ -57,7 +57,7 @@ internal sealed class ParquetByteColumn : IDisposable
         var start = meta.DictionaryPageOffset is > 0 and var d && d < meta.DataPageOffset ? d : meta.DataPageOffset;
         var size = checked((int)meta.TotalCompressedSize);
         var slots = checked((int)meta.NumValues);
-        var raw = ArrayPool<byte>.Shared.Rent(size);
+        var raw = SourceBuffers<byte>.Rent(size);
         try
         {
             var read = 0;
@@ -132,7 +132,7 @@ internal sealed class ParquetByteColumn : IDisposable
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(raw);
+            SourceBuffers<byte>.Return(raw);
         }
     }
 
@@ -196,9 +196,9 @@ internal sealed class ParquetByteColumn : IDisposable
     {
         if (_data.Length - _dataLength < uncompressed)
         {
-            var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_dataLength + uncompressed, _data.Length * 2));
+            var bigger = SourceBuffers<byte>.Rent(Math.Max(_dataLength + uncompressed, _data.Length * 2));
             Buffer.BlockCopy(_data, 0, bigger, 0, _dataLength);
-            ArrayPool<byte>.Shared.Return(_data);
+            SourceBuffers<byte>.Return(_data);
             _data = bigger;
         }
         var at = _dataLength;
@@ -207,16 +207,16 @@ internal sealed class ParquetByteColumn : IDisposable
         return at;
     }
 
-    private static void Rent<T>(ref T[] array, int minimum)
+    private static void Rent<T>(ref T[] array, int minimum) where T : unmanaged
     {
         if (array.Length >= minimum) return;
-        if (array.Length > 0) ArrayPool<T>.Shared.Return(array);
-        array = ArrayPool<T>.Shared.Rent(minimum);
+        if (array.Length > 0) SourceBuffers<T>.Return(array);
+        array = SourceBuffers<T>.Rent(minimum);
     }
 
-    private static void Return<T>(ref T[] array)
+    private static void Return<T>(ref T[] array) where T : unmanaged
     {
-        if (array.Length > 0) ArrayPool<T>.Shared.Return(array);
+        if (array.Length > 0) SourceBuffers<T>.Return(array);
         array = [];
     }
 

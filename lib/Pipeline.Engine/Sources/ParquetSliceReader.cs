@@ -172,7 +172,7 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
                 // Pooled: a 100k-row group needs a 400 KB array, and one per row group left that much garbage on the
                 // large object heap each time, so peak memory grew with the number of row groups (bench/README.md).
                 var length = checked((int)group.NumRows + 1);
-                var first = System.Buffers.ArrayPool<int>.Shared.Rent(length);
+                var first = SourceBuffers<int>.Rent(length);
                 _rowFirstSlot = first;
                 var row = -1;
                 for (var s = 0; s < segments.Slots; s++)
@@ -377,7 +377,7 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
     {
         if (_bytes is not null) foreach (var c in _bytes) c?.Dispose();
         _bytes = null;
-        if (_rowFirstSlot is not null) System.Buffers.ArrayPool<int>.Shared.Return(_rowFirstSlot);
+        if (_rowFirstSlot is not null) SourceBuffers<int>.Return(_rowFirstSlot);
         _rowFirstSlot = null;
         _text = [];
         _segmentLists = null;
