@@ -12,10 +12,10 @@ internal static class CliProcess
         public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
     }
 
-    public static ProcessStartInfo StartInfo(string workingDirectory, params string[] args) => StartInfo(null, workingDirectory, args);
+    public static ProcessStartInfo StartInfo(string workingDirectory, params string[] args) => ProgramStartInfo(null, workingDirectory, args);
 
     /// <summary>Runs <paramref name="program"/> (a published, e.g. Native AOT, build) or, when null, the built pipeline.dll.</summary>
-    public static ProcessStartInfo StartInfo(string? program, string workingDirectory, params string[] args)
+    public static ProcessStartInfo ProgramStartInfo(string? program, string workingDirectory, params string[] args)
     {
         var info = new ProcessStartInfo(program ?? "dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
         if (program is null) info.ArgumentList.Add(Dll);
@@ -31,7 +31,7 @@ internal static class CliProcess
 
     public static async Task<Result> RunProgramAsync(string? program, string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        var info = StartInfo(program, workingDirectory, args);
+        var info = ProgramStartInfo(program, workingDirectory, args);
         foreach (var (name, value) in environment) info.Environment[name] = value;
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
