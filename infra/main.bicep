@@ -176,7 +176,7 @@ module functionApp 'app/functionapp.bicep' = {
     packageContainer: packageContainer
     configContainer: configContainer
     keyVaultUri: vault.outputs.uri
-    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    appInsightsName: monitoring.outputs.appInsightsName
     awsRoleArn: awsRoleArn
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount

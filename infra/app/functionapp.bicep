@@ -41,8 +41,8 @@ param configContainer string
 @description('Key Vault URI.')
 param keyVaultUri string
 
-@description('Application Insights connection string (not a secret: local auth is off on the component).')
-param appInsightsConnectionString string
+@description('Application Insights component the app sends telemetry to.')
+param appInsightsName string
 
 @description('Our AWS role for web-identity federation (AWS_ROLE_ARN); empty when no activation uses it.')
 param awsRoleArn string
@@ -81,12 +81,18 @@ var pipelineSettings = [
   { name: 'Pipeline__KeyVaultUri', value: keyVaultUri }
   // DefaultAzureCredential and the AWS web-identity token pick the user-assigned identity by this id.
   { name: 'AZURE_CLIENT_ID', value: identityClientId }
-  { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+  // Read here, not passed through a module output, so no deployment record holds it; with local auth off on
+  // the component it cannot ingest without the identity's token anyway.
+  { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }
   { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD;ClientId=${identityClientId}' }
 ]
 
 // Only when set: an empty AWS_ROLE_ARN would read as "configured" to the AWS SDK's default chain.
 var awsSettings = empty(awsRoleArn) ? [] : [{ name: 'AWS_ROLE_ARN', value: awsRoleArn }]
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName

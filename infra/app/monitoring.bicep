@@ -48,6 +48,4 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output appInsightsName string = appInsights.name
-// Not a secret: with DisableLocalAuth every ingestion request also needs an Entra token.
-output appInsightsConnectionString string = appInsights.properties.ConnectionString
 output workspaceName string = workspace.name
