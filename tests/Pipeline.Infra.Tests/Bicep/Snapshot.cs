@@ -59,28 +59,33 @@ internal sealed partial class Snapshot
         var roleDefinitionId = (string)properties["roleDefinitionId"]!;
         var roleId = roleDefinitionId[(roleDefinitionId.LastIndexOf('/') + 1)..];
 
-        // Resolved when every input is known before deploying (a given principal id), an expression otherwise.
+        // Resolved when every input is known before deploying (a given principal id), an expression otherwise;
+        // an id of any other shape keeps the whole id as its scope, so the comparison shows it as unexpected.
         string scope;
         bool nameIsGuidOfScopePrincipalRole;
-        var expression = ExtensionIdExpression().Match(id);
-        if (expression.Success)
+        var onResource = ExtensionIdExpression().Match(id);
+        var onGroup = ResourceGroupIdExpression().Match(id);
+        var marker = $"/providers/{RoleAssignmentType}/";
+        var at = id.LastIndexOf(marker, StringComparison.OrdinalIgnoreCase);
+        if (onResource.Success || onGroup.Success)
         {
-            scope = expression.Groups["scope"].Value;
+            var match = onResource.Success ? onResource : onGroup;
+            scope = onResource.Success
+                ? match.Groups["scope"].Value
+                : $"/subscriptions/{match.Groups["subscription"].Value}/resourceGroups/{match.Groups["group"].Value}";
             var principalExpression = principalId.StartsWith('[') ? principalId[1..^1] : $"'{principalId}'";
             nameIsGuidOfScopePrincipalRole = name == $"[guid('{scope}', {principalExpression}, '{roleId}')]"
-                && expression.Groups["name"].Value == name[1..^1];
+                && match.Groups["name"].Value == name[1..^1];
+        }
+        else if (!id.StartsWith('[') && at >= 0)
+        {
+            scope = id[..at];
+            nameIsGuidOfScopePrincipalRole = name == ArmGuid(scope, principalId, roleId).ToString() && id[(at + marker.Length)..] == name;
         }
         else
         {
-            var marker = $"/providers/{RoleAssignmentType}/";
-            var at = id.LastIndexOf(marker, StringComparison.OrdinalIgnoreCase);
-            if (at < 0)
-            {
-                throw new AssertionException($"role assignment id {id} has no {marker}");
-            }
-
-            scope = id[..at];
-            nameIsGuidOfScopePrincipalRole = name == ArmGuid(scope, principalId, roleId).ToString() && id[(at + marker.Length)..] == name;
+            scope = id;
+            nameIsGuidOfScopePrincipalRole = false;
         }
 
         return new RoleAssignment(scope, principalId, principalType, roleDefinitionId, roleId, nameIsGuidOfScopePrincipalRole);
@@ -98,6 +103,9 @@ internal sealed partial class Snapshot
         bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80);
         return new Guid(bytes, bigEndian: true);
     }
+
+    [GeneratedRegex(@"^\[resourceId\('(?<subscription>[^']+)', '(?<group>[^']+)', 'Microsoft\.Authorization/roleAssignments', (?<name>guid\(.+\))\)\]$")]
+    private static partial Regex ResourceGroupIdExpression();
 
     [GeneratedRegex(@"^\[extensionResourceId\('(?<scope>[^']+)', 'Microsoft\.Authorization/roleAssignments', (?<name>guid\(.+\))\)\]$")]
     private static partial Regex ExtensionIdExpression();
