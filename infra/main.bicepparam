@@ -18,4 +18,4 @@ param keyVaultSecretNames = [
 ]
 param awsRoleArn = readEnvironmentVariable('PIPELINE_AWS_ROLE_ARN', '')
 param deployerPrincipalId = readEnvironmentVariable('PIPELINE_DEPLOYER_PRINCIPAL_ID', '')
-param deployerPrincipalType = 'ServicePrincipal'
+param deployerPrincipalType = readEnvironmentVariable('PIPELINE_DEPLOYER_PRINCIPAL_TYPE', 'ServicePrincipal')

@@ -9,7 +9,7 @@ internal sealed class BicepCli
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(5);
 
     // Variables main.bicepparam reads: cleared so the tests see its defaults whatever the shell exports.
-    private static readonly string[] ParameterEnvironment = ["AZURE_ENV_NAME", "PIPELINE_AWS_ROLE_ARN", "PIPELINE_DEPLOYER_PRINCIPAL_ID"];
+    private static readonly string[] ParameterEnvironment = ["AZURE_ENV_NAME", "PIPELINE_AWS_ROLE_ARN", "PIPELINE_DEPLOYER_PRINCIPAL_ID", "PIPELINE_DEPLOYER_PRINCIPAL_TYPE"];
 
     private readonly string _path;
 
