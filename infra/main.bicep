@@ -114,7 +114,7 @@ module identity 'app/identity.bicep' = {
 module storage 'app/storage.bicep' = {
   name: 'storage'
   params: {
-    name: 'st${baseName}${token}'
+    name: toLower('st${baseName}${token}')
     location: location
     tags: allTags
     skuName: storageSkuName
@@ -140,7 +140,7 @@ module monitoring 'app/monitoring.bicep' = {
 module vault 'app/vault.bicep' = {
   name: 'vault'
   params: {
-    name: 'kv${baseName}${take(token, 12)}'
+    name: toLower('kv${baseName}${take(token, 12)}')
     location: location
     tags: allTags
     softDeleteRetentionInDays: keyVaultSoftDeleteRetentionInDays
