@@ -33,9 +33,10 @@ public sealed class S3ErrorTests
     [TearDown]
     public async Task TearDown()
     {
-        _factory.Dispose();
-        _logs.Dispose();
-        await _s3.DisposeAsync();
+        // Null-safe: a failed setup leaves them unset, and its error is the one to see.
+        _factory?.Dispose();
+        _logs?.Dispose();
+        if (_s3 is not null) await _s3.DisposeAsync();
     }
 
     private sealed class FixedKey : IS3CredentialSource
