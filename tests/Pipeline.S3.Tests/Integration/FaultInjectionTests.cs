@@ -122,11 +122,11 @@ public sealed class FaultInjectionTests(EmulatorKind kind)
         var id = await destination.StartFileAsync(key, data.Length, Csv, CancellationToken.None);
 
         var first = destination.UploadPartAsync(key, id, 1, 0, data.AsMemory(0, 5 * MiB), CancellationToken.None);
-        await _proxy.Holding;
+        await _proxy.Holding.WaitAsync(ObservedTime.Bound);
         Assert.That(first.IsCompleted, Is.False, "the attempt waits for its answer");
         // No real waiting: the attempt's timeout fires when fake time passes it, and the retry goes at once.
         time.Advance(timeout);
-        var receipts = new[] { await first, await destination.UploadPartAsync(key, id, 2, 5 * MiB, data.AsMemory(5 * MiB), CancellationToken.None) };
+        var receipts = new[] { await first.WaitAsync(ObservedTime.Bound), await destination.UploadPartAsync(key, id, 2, 5 * MiB, data.AsMemory(5 * MiB), CancellationToken.None) };
         await destination.CompleteFileAsync(key, id, receipts, data.Length, CancellationToken.None);
 
         Assert.That(await ReadAsync(_direct, _bucket, key), Is.EqualTo(data));
