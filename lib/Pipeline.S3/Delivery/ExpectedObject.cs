@@ -13,8 +13,9 @@ namespace Pipeline.S3.Delivery;
 /// </summary>
 /// <remarks>
 /// Which ETags are predictable: a part's or a single put's ETag is the MD5 of its bytes, and a multipart ETag is
-/// "MD5 of the concatenated binary part MD5s-N", on Amazon S3 without SSE-KMS. With SSE-KMS, or a store whose part
-/// ETags are not MD5s, no ETag is predicted and size and checksum decide. In compatibility mode only an ETag of
+/// "MD5 of the concatenated binary part MD5s-N", on Amazon S3 without SSE-KMS. With SSE-KMS (configured, or the
+/// bucket's default as the store reports it), or a store whose part ETags are not MD5s, no ETag is predicted and
+/// size and checksum decide. In compatibility mode only an ETag of
 /// the expected shape is compared: S3-compatible stores differ there (s3rver answers a multipart upload with the
 /// whole object's MD5) without losing data. The size is always compared.
 /// </remarks>

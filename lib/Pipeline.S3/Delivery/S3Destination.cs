@@ -171,6 +171,10 @@ public sealed partial class S3Destination : IExportDestination
     /// <summary>S3's ETags are MD5s of the bytes, except under SSE-KMS (see <see cref="ExpectedObject"/>).</summary>
     private bool EtagsAreMd5 => _destination.S3?.Encryption != S3Encryption.Kms;
 
+    /// <summary>A bucket's default encryption can be SSE-KMS whatever the config says; S3 names it in every answer.</summary>
+    private static bool IsKms(ServerSideEncryptionMethod? reported) =>
+        reported?.Value is { } method && method.StartsWith("aws:kms", StringComparison.Ordinal);
+
     /// <summary>What to do about an object that is not what was uploaded.</summary>
     private string Hint => "No manifest lists the file; delete the object. " + (_requests.Compatibility
         ? "The store acknowledged bytes it did not keep: check its logs and capacity."
@@ -178,7 +182,8 @@ public sealed partial class S3Destination : IExportDestination
           $"\"{_destination.Name}\" (no aws-chunked bodies, no checksums in the completion, which some stores mishandle).");
 
     private string? Mismatch(ExpectedObject expected, GetObjectMetadataResponse head, IEnumerable<string?> etags, IEnumerable<string?> checksums) =>
-        expected.Mismatch(head.ContentLength, etags.Append(head.ETag), checksums.Append(head.ChecksumSHA256), _requests.Compatibility);
+        (IsKms(head.ServerSideEncryptionMethod) ? expected with { ETag = null } : expected)
+        .Mismatch(head.ContentLength, etags.Append(head.ETag), checksums.Append(head.ChecksumSHA256), _requests.Compatibility);
 
     /// <summary>Fails the file unless the store holds what was uploaded: the completion's answer and HEAD against the prediction.</summary>
     private async Task VerifyAsync(string key, ExpectedObject expected, IEnumerable<string?> etags, IEnumerable<string?> checksums, CancellationToken cancellationToken)
@@ -193,7 +198,7 @@ public sealed partial class S3Destination : IExportDestination
     /// <summary>A single put's answer: its ETag is the body's MD5 where ETags are MD5s, its checksum the body's SHA-256 when one was sent.</summary>
     private void CheckPutAnswer(string key, ReadOnlySpan<byte> content, string sha256Base64, PutObjectResponse response)
     {
-        var expected = new ExpectedObject(content.Length, EtagsAreMd5 ? ExpectedObject.PutETag(content) : null, sha256Base64.Length == 0 ? null : sha256Base64, Multipart: false);
+        var expected = new ExpectedObject(content.Length, EtagsAreMd5 && !IsKms(response.ServerSideEncryptionMethod) ? ExpectedObject.PutETag(content) : null, sha256Base64.Length == 0 ? null : sha256Base64, Multipart: false);
         if (expected.Mismatch(null, [response.ETag], [response.ChecksumSHA256], _requests.Compatibility) is { } mismatch)
             throw new DestinationException($"{Describe(key)}: the store answered the upload of {mismatch} (destination \"{_destination.Name}\"). {Hint}");
     }
