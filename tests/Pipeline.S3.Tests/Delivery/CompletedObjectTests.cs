@@ -137,7 +137,7 @@ public sealed class CompletedObjectTests : FakeS3Fixture
         var error = await Assert.ThrowsAsync<DestinationException>(() => destination.CompleteFileAsync(Key, id, [receipt], content.Length, CancellationToken.None));
 
         Assert.That(error!.Message, Does.StartWith($"s3://customer-bucket/{Key}: the store completed a 9-byte object, expected 25 bytes"));
-        Assert.That(S3.Requests.Select(FaultInjectionKind), Is.EqualTo(new[] { "PutObject", "HeadObject" }));
+        Assert.That(S3.Requests.Select(FaultInjectingProxy.KindOf), Is.EqualTo(new[] { "PutObject", "HeadObject" }));
     }
 
     [Test]
@@ -204,6 +204,4 @@ public sealed class CompletedObjectTests : FakeS3Fixture
         Assert.That(error!.Message, Does.Contain("a 100-byte object, expected 5,242,980 bytes").And.Contain("check its logs"));
         Assert.That(error.Message, Does.Not.Contain("\"compatibility\": true"), "it is on already");
     }
-
-    private static string FaultInjectionKind(CapturedRequest r) => FaultInjectingProxy.KindOf(r);
 }
