@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Compression;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Pipeline.Engine.Building;
@@ -53,7 +52,7 @@ public sealed class CsvSliceReader : ISliceReader
         {
             throw new SourceException($"Cannot open {file.Path}: {e.Message}", e);
         }
-        Stream stream = file.Gzip ? new BufferedStream(new GZipStream(raw, CompressionMode.Decompress), 1 << 16) : raw;
+        Stream stream = file.Gzip ? new BufferedStream(new GzipSourceStream(raw, file.Path), 1 << 16) : raw;
         var reader = new CsvSliceReader(file, raw, stream, (byte)delimiter, (int)Math.Min(chunkSize, 512L * 1024 * 1024));
         try
         {
@@ -163,16 +162,8 @@ public sealed class CsvSliceReader : ISliceReader
         target = Math.Min(target, _carry.Length);
         while (!_eof && _carryLength < target)
         {
-            int read;
-            try
-            {
-                // Never read past the target: where chunks are cut must not depend on how much one read returns.
-                read = await _stream.ReadAsync(_carry.AsMemory(_carryLength, target - _carryLength), cancellationToken);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new SourceException($"{_source.Path} is not valid gzip data near line {_nextLine}: {e.Message}", e);
-            }
+            // Never read past the target: where chunks are cut must not depend on how much one read returns.
+            var read = await _stream.ReadAsync(_carry.AsMemory(_carryLength, target - _carryLength), cancellationToken);
             if (read == 0) _eof = true;
             _carryLength += read;
         }

@@ -142,6 +142,42 @@ public class CsvSliceReaderTests
     }
 
     [Test]
+    public async Task A_gzip_file_cut_short_fails_with_its_length_instead_of_reading_fewer_rows()
+    {
+        var path = WriteFile("p.csv.gz", MultiLineRecords(ManyRecords));
+        var whole = File.ReadAllBytes(path);
+        var random = new Random(2026);
+        foreach (var cut in Enumerable.Range(0, 12).Select(_ => random.Next(1, whole.Length)).Append(whole.Length - 8).Append(whole.Length - 1))
+        {
+            File.WriteAllBytes(path, whole[..cut]);
+            var e = (await Assert.CatchAsync<SourceException>(() => ExportAsync(path, SmallestChunkSize)))!;
+            Assert.That(e.Message, Does.StartWith($"{path}: truncated gzip stream after {cut} bytes"), $"cut at {cut} of {whole.Length}");
+        }
+    }
+
+    [Test]
+    public async Task A_gzip_file_with_a_bad_crc_fails_at_the_trailer()
+    {
+        var path = WriteFile("p.csv.gz", MultiLineRecords(100));
+        var bytes = File.ReadAllBytes(path);
+        bytes[^7] ^= 0xFF;
+        File.WriteAllBytes(path, bytes);
+
+        var e = (await Assert.CatchAsync<SourceException>(() => ExportAsync(path)))!;
+        Assert.That(e.Message, Does.StartWith($"{path}: corrupt gzip stream at byte {bytes.Length - 8}: the CRC-32 of member 1"));
+    }
+
+    [Test]
+    public async Task A_gz_file_that_is_not_gzip_says_so()
+    {
+        var path = Path.Combine(_dir, "plain.csv.gz");
+        await File.WriteAllTextAsync(path, Header + "p1,a@x,,S1\n");
+
+        var e = (await Assert.CatchAsync<SourceException>(() => OpenAsync(path)))!;
+        Assert.That(e.Message, Does.StartWith($"{path}: corrupt gzip stream at byte 0: the file does not start with the gzip signature"));
+    }
+
+    [Test]
     public async Task An_empty_file_is_a_source_problem()
     {
         var path = WriteFile("empty.csv", "");
