@@ -84,9 +84,11 @@ public sealed class CsvSliceReader : ISliceReader
         var count = CsvRecordParser.Parse(header, _delimiter, fields, out var error);
         if (count < 0) throw new MalformedRowException(_source.Path, 1, "the header row is malformed: " + error);
         if (count > fields.Length) throw new SourceException($"{_source.Path}: the header has {count} columns; at most {fields.Length} are supported.");
+        if (SourceText.Problem(header, "header") is { } text) throw new MalformedRowException(_source.Path, 1, "the header row is malformed: " + text);
         var scratch = Array.Empty<byte>();
         var names = new string[count];
         for (var i = 0; i < count; i++) names[i] = Encoding.UTF8.GetString(CsvRecordParser.Value(header, fields[i], ref scratch)).Trim();
+        SourceColumns.RejectDuplicates(_source.Path, names);
         Columns = names;
         _nextLine = 2 + newlines;
         var consumed = Math.Min(end + 1, _carryLength);
@@ -203,6 +205,8 @@ internal sealed class CsvChunk(int seq, byte[] buffer, int length, long firstLin
         var selection = writer.Selection;
         var fields = ArrayPool<CsvField>.Shared.Rent(columnCount + 1);
         var scratch = new byte[1024]; // grows for long quoted values
+        // One vectorized pass over the chunk; rows are checked one by one only in a chunk that has a bad byte.
+        var checkText = !SourceText.IsValid(data);
         try
         {
             var line = firstLine;
@@ -224,6 +228,7 @@ internal sealed class CsvChunk(int seq, byte[] buffer, int length, long firstLin
                 if (record.IsEmpty) continue; // blank lines carry no row
 
                 writer.RowsRead++;
+                if (checkText && SourceText.Problem(record) is { } text) { writer.Malformed(recordLine, text); continue; }
                 var count = CsvRecordParser.Parse(record, delimiter, fields.AsSpan(0, columnCount + 1), out var error);
                 if (count < 0) { writer.Malformed(recordLine, error!); continue; }
                 if (count != columnCount) { writer.Malformed(recordLine, $"has {count} columns, the header has {columnCount}"); continue; }

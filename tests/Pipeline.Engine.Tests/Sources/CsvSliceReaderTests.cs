@@ -178,6 +178,47 @@ public class CsvSliceReaderTests
     }
 
     [Test]
+    public async Task A_byte_that_is_not_utf8_makes_the_row_malformed_naming_line_and_byte()
+    {
+        var path = Path.Combine(_dir, "latin1.csv");
+        await File.WriteAllBytesAsync(path, [.. Encoding.UTF8.GetBytes(Header + "p1,a@x,,S1\n"), .. "p2,M"u8, 0xFC, .. "nchen@x,,S1\np3,c@x,,S1\n"u8]);
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path)))!;
+        Assert.That(e.Message, Is.EqualTo($"{path}, line 3: byte 5 of the row (0xFC) is not valid UTF-8; the source must be UTF-8"));
+        var skipped = await ExportAsync(path, policy: MalformedRowPolicy.Skip);
+        Assert.That((Output(skipped), skipped.Sum(c => c.Counts.RowsSkipped)), Is.EqualTo(("p1,a@x\np3,c@x\n", 1L)));
+    }
+
+    [Test]
+    public async Task A_nul_byte_makes_the_row_malformed()
+    {
+        var path = Path.Combine(_dir, "nul.csv");
+        await File.WriteAllBytesAsync(path, [.. Encoding.UTF8.GetBytes(Header + "p1,a@x,"), 0, .. ",S1\n"u8]);
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path)))!;
+        Assert.That(e.Message, Is.EqualTo($"{path}, line 2: byte 8 of the row is a NUL (0x00)"));
+    }
+
+    [Test]
+    public async Task A_header_that_is_not_utf8_is_malformed_at_line_one()
+    {
+        var path = Path.Combine(_dir, "header.csv");
+        await File.WriteAllBytesAsync(path, [.. "profileId,e"u8, 0xE9, .. "mail,segments\np1,a,S1\n"u8]);
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => OpenAsync(path)))!;
+        Assert.That(e.Message, Is.EqualTo($"{path}, line 1: the header row is malformed: byte 12 of the header (0xE9) is not valid UTF-8; the source must be UTF-8"));
+    }
+
+    [Test]
+    public async Task Two_columns_of_one_name_are_an_error_naming_both()
+    {
+        var path = WriteFile("dup.csv", "profileId,email,segments, email\np1,a,S1,b\n");
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => OpenAsync(path)))!;
+        Assert.That(e.Message, Is.EqualTo($"{path}: columns 2 and 4 are both named \"email\"; every column needs its own name. Rename one in the source."));
+    }
+
+    [Test]
     public async Task An_empty_file_is_a_source_problem()
     {
         var path = WriteFile("empty.csv", "");
