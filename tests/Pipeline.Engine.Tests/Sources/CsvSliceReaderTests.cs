@@ -49,16 +49,16 @@ public class CsvSliceReaderTests
         return path;
     }
 
-    private static Task<CsvSliceReader> OpenAsync(string path, long chunkSize = TinyChunkSize) =>
-        CsvSliceReader.OpenAsync(SourceCatalog.Describe(path, SourceFormat.Auto), ',', chunkSize, CancellationToken.None);
+    private static Task<CsvSliceReader> OpenAsync(string path, long chunkSize = TinyChunkSize, long maxFieldSize = SourceSpec.DefaultMaxFieldSize) =>
+        CsvSliceReader.OpenAsync(SourceCatalog.Describe(path, SourceFormat.Auto), ',', chunkSize, maxFieldSize, CancellationToken.None);
 
     private sealed record ChunkResult(int Seq, long SourceBytes, string Output, ChunkCounts Counts);
 
     /// <summary>Reads a file the way SliceBuilder does and returns what each chunk wrote: "profileId,email" of members of S1.</summary>
     private static async Task<List<ChunkResult>> ExportAsync(string path, long chunkSize = TinyChunkSize,
-        MalformedRowPolicy policy = MalformedRowPolicy.Fail, Func<int, bool>? skip = null)
+        MalformedRowPolicy policy = MalformedRowPolicy.Fail, Func<int, bool>? skip = null, long maxFieldSize = SourceSpec.DefaultMaxFieldSize)
     {
-        using var reader = await OpenAsync(path, chunkSize);
+        using var reader = await OpenAsync(path, chunkSize, maxFieldSize);
         var spec = new ExportSpec
         {
             ActivationId = "test",
@@ -388,7 +388,7 @@ public class CsvSliceReaderTests
         using (Assert.EnterMultipleScope())
         {
             Assert.That(e.Line, Is.EqualTo(3));
-            Assert.That(e.Reason, Is.EqualTo("a quoted field is never closed (the file ends inside quotes)"));
+            Assert.That(e.Reason, Is.EqualTo("a quote in it is not closed within 1 MiB (the source's maxFieldSize) or before the end of the file, so the row is taken to end with line 3"));
         }
     }
 
@@ -418,6 +418,70 @@ public class CsvSliceReaderTests
             Assert.That(chunks.Select(c => c.Counts.FirstSkipped).First(s => s is not null),
                 Is.EqualTo($"{path}, line 4: field 3 has a quote but is not enclosed in quotes"));
         }
+    }
+
+    /// <summary>Single-line rows p0..p{count-1} (line = index + 2); members of S1 are the even ones.</summary>
+    private static string OneLineRows(int count, Func<int, string?> replace)
+    {
+        var sb = new StringBuilder(Header);
+        for (var i = 0; i < count; i++) sb.Append(replace(i) ?? $"p{i},user{i}@example.com,note {i},S{i % 2 + 1}\n");
+        return sb.ToString();
+    }
+
+    private static string EvenMembers(int count, Func<int, bool> except) =>
+        string.Concat(Enumerable.Range(0, count).Where(i => i % 2 == 0 && !except(i)).Select(i => $"p{i},user{i}@example.com\n"));
+
+    [TestCase(TinyChunkSize, SourceSpec.DefaultMaxFieldSize)]
+    [TestCase(SmallestChunkSize, SourceSpec.DefaultMaxFieldSize)]
+    [TestCase(TinyChunkSize, SourceSpec.MinMaxFieldSize)]
+    [TestCase(SmallestChunkSize, SourceSpec.MinMaxFieldSize)]
+    public async Task A_stray_quote_costs_only_its_own_line_whatever_the_chunk_size(long chunkSize, long maxFieldSize)
+    {
+        // No other quote follows, so the quote never closes: without a bound it took every row after it.
+        var path = WriteFile("stray.csv", OneLineRows(3000, i => i == 40 ? "p40,\"oops@example.com,note,S1\n" : null));
+
+        var chunks = await ExportAsync(path, chunkSize, MalformedRowPolicy.Skip, maxFieldSize: maxFieldSize);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Output(chunks), Is.EqualTo(EvenMembers(3000, i => i == 40)));
+            Assert.That((chunks.Sum(c => c.Counts.RowsSkipped), chunks.Sum(c => c.Counts.LinesSkipped)), Is.EqualTo((1L, 1L)));
+            Assert.That(chunks.Select(c => c.Counts.FirstSkipped).Single(s => s is not null),
+                Is.EqualTo($"{path}, line 42: a quote in it is not closed within {ByteSize.Format(maxFieldSize)} (the source's maxFieldSize) or before the end of the file, so the row is taken to end with line 42"));
+        }
+    }
+
+    [TestCase(TinyChunkSize)]
+    [TestCase(SmallestChunkSize)]
+    public async Task A_quote_that_closes_far_away_counts_every_line_it_swallowed(long chunkSize)
+    {
+        // The stray quote on line 42 pairs with the first quote of line 2002: one record of 1,961 lines.
+        var path = WriteFile("far.csv", OneLineRows(3000, i => i switch
+        {
+            40 => "p40,\"oops@example.com,note,S1\n",
+            2000 => "p2000,user2000@example.com,\"quoted note\",S1\n",
+            _ => null,
+        }));
+
+        var chunks = await ExportAsync(path, chunkSize, MalformedRowPolicy.Skip);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Output(chunks), Is.EqualTo(EvenMembers(3000, i => i is >= 40 and <= 2000)));
+            Assert.That((chunks.Sum(c => c.Counts.RowsSkipped), chunks.Sum(c => c.Counts.LinesSkipped)), Is.EqualTo((1L, 1961L)));
+            Assert.That(chunks.Select(c => c.Counts.FirstSkipped).Single(s => s is not null), Does.StartWith($"{path}, line 42: "));
+        }
+    }
+
+    [Test]
+    public async Task A_quoted_field_within_the_bound_keeps_its_newlines()
+    {
+        var note = string.Join("\n", Enumerable.Range(0, 100).Select(i => new string('n', 20)));
+        var path = WriteFile("long.csv", Header + $"p0,a@x,\"{note}\",S1\np1,b@x,n,S1\n");
+
+        var chunks = await ExportAsync(path, maxFieldSize: SourceSpec.MinMaxFieldSize * 4);
+
+        Assert.That(Output(chunks), Is.EqualTo("p0,a@x\np1,b@x\n"));
     }
 
     [Test]
