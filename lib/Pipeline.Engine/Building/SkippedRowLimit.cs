@@ -20,7 +20,7 @@ public static class SkippedRowLimit
         var lines = Math.Max(1, rowsRead - rowsSkipped + linesSkipped);
         if (linesSkipped > spec.MaxSkippedRows) throw Over(spec, linesSkipped, $"more than maxSkippedRows ({spec.MaxSkippedRows.ToString("N0", CultureInfo.InvariantCulture)})", firstSkipped);
         if (linesSkipped > spec.MaxSkippedFraction * lines)
-            throw Over(spec, linesSkipped, $"{((double)linesSkipped / lines).ToString("P1", CultureInfo.InvariantCulture)} of {lines.ToString("N0", CultureInfo.InvariantCulture)} lines, more than maxSkippedFraction ({spec.MaxSkippedFraction.ToString(CultureInfo.InvariantCulture)})", firstSkipped);
+            throw Over(spec, linesSkipped, $"{(100.0 * linesSkipped / lines).ToString("0.0", CultureInfo.InvariantCulture)}% of {lines.ToString("N0", CultureInfo.InvariantCulture)} lines, more than maxSkippedFraction ({spec.MaxSkippedFraction.ToString(CultureInfo.InvariantCulture)})", firstSkipped);
     }
 
     /// <summary>The early check while a slice is built: its own count alone may already be over the limit.</summary>
