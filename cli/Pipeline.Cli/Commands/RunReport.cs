@@ -25,7 +25,7 @@ internal static class RunReport
         var bytes = assembly?.Files.Sum(f => f.Length) ?? 0;
         var seconds = Math.Max(elapsed.TotalSeconds, 0.001);
         Console.WriteLine($"  {CliContext.Count(rows)} rows exported of {CliContext.Count(assembly?.RowsRead ?? 0)} read" +
-                          (assembly?.RowsSkipped > 0 ? $", {CliContext.Count(assembly.RowsSkipped)} malformed rows skipped (first: {assembly.FirstSkipped})" : "") +
+                          (assembly?.RowsSkipped > 0 ? $", {CliContext.Count(assembly.RowsSkipped)} malformed rows skipped{(assembly.LinesSkipped > assembly.RowsSkipped ? $" covering {CliContext.Count(assembly.LinesSkipped)} source lines" : "")} (first: {assembly.FirstSkipped})" : "") +
                           $", {CliContext.Size(bytes)} in {elapsed.TotalSeconds:0.00} s ({CliContext.Count((long)((assembly?.RowsRead ?? 0) / seconds))} rows/s)");
         return ExitCodes.Success;
     }

@@ -136,6 +136,7 @@ public static partial class ConfigLoader
                 UpdatedAtColumn = s.String("updatedAtColumn") ?? spec.UpdatedAtColumn,
                 SegmentsSeparator = SingleChar(s, "segmentsSeparator") ?? spec.SegmentsSeparator,
                 Delimiter = SingleChar(s, "delimiter") ?? spec.Delimiter,
+                MaxFieldSize = s.Size("maxFieldSize", SourceSpec.MinMaxFieldSize, SourceSpec.MaxMaxFieldSize) ?? spec.MaxFieldSize,
             };
             s.RejectUnknown();
             result[name] = spec;
@@ -232,6 +233,8 @@ public static partial class ConfigLoader
         var maxFileSize = s.Size("maxFileSize", FileNameDefaults.MinPartSize, FileNameDefaults.MaxObjectSize) ?? FileNameDefaults.DefaultMaxFileSize;
         var mode = s.Enum<ExportMode>("mode") ?? ExportMode.Full;
         var onMalformed = s.Enum<MalformedRowPolicy>("onMalformedRow") ?? MalformedRowPolicy.Fail;
+        var maxSkippedRows = s.Int("maxSkippedRows", 0, int.MaxValue) ?? ExportSpec.DefaultMaxSkippedRows;
+        var maxSkippedFraction = s.Number("maxSkippedFraction", 0, 1) ?? ExportSpec.DefaultMaxSkippedFraction;
         var schedule = ReadSchedule(s);
         s.RejectUnknown();
 
@@ -248,6 +251,8 @@ public static partial class ConfigLoader
             MaxFileSize = maxFileSize,
             Mode = mode,
             OnMalformedRow = onMalformed,
+            MaxSkippedRows = maxSkippedRows,
+            MaxSkippedFraction = maxSkippedFraction,
             Tuning = tuning,
         };
         return new SegmentActivation(id, enabled, spec, schedule);

@@ -160,6 +160,8 @@ public sealed partial class ExportStages
     {
         var spec = run.Spec;
         var chunks = (await _store.ListChunksAsync(run.RunId, cancellationToken)).OrderBy(c => c.Slice).ThenBy(c => c.Seq).ToList();
+        var firstSkipped = chunks.Select(c => c.FirstSkipped).FirstOrDefault(s => s is not null);
+        SkippedRowLimit.Check(spec, chunks.Sum(c => c.RowsRead), chunks.Sum(c => c.RowsSkipped), chunks.Sum(c => Math.Max(c.RowsSkipped, c.LinesSkipped)), firstSkipped);
         var header = BuildHeader(spec);
         var headerKey = StagingKeys.Header(run.RunId);
         if (header.Length > 0) await _staging.WriteAsync(headerKey, header, cancellationToken);
@@ -195,7 +197,7 @@ public sealed partial class ExportStages
             var uploadId = await destination.StartFileAsync(key, length, properties, cancellationToken);
             files.Add(new FilePlan(i + 1, key, uploadId, length, groups[i].Sum(c => c.RowsWritten), sha, segments, partSize, partCount));
         }
-        var proposed = new AssemblyPlan(files, chunks.Sum(c => c.RowsRead), chunks.Sum(c => c.RowsSkipped), chunks.Select(c => c.FirstSkipped).FirstOrDefault(s => s is not null));
+        var proposed = new AssemblyPlan(files, chunks.Sum(c => c.RowsRead), chunks.Sum(c => c.RowsSkipped), firstSkipped, chunks.Sum(c => Math.Max(c.RowsSkipped, c.LinesSkipped)));
         var stored = await _store.SetOnceAsync(run.RunId, Documents.Assembly, proposed, cancellationToken);
         if (!stored.Files.Select(f => f.UploadId).SequenceEqual(files.Select(f => f.UploadId)))
         {
