@@ -19,7 +19,7 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
     public async Task<int> BuildAsync(ExportRun run, SlicePlan slice, CancellationToken cancellationToken)
     {
         var spec = run.Spec;
-        var built = (await store.ListChunksAsync(run.RunId, cancellationToken))
+        var built = (await store.ListChunksAsync(run.ProgressId, cancellationToken))
             .Where(c => c.Slice == slice.Index).Select(c => c.Seq).ToHashSet();
         var file = new SourceFile(slice.Path, slice.Length, slice.Format, slice.Gzip);
         if (!File.Exists(file.Path))
@@ -43,7 +43,7 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
             {
                 await foreach (var (record, counts) in records.Reader.ReadAllAsync(failed.Token))
                 {
-                    await store.RecordChunkAsync(run.RunId, record, failed.Token);
+                    await store.RecordChunkAsync(run.ProgressId, record, failed.Token);
                     progress.ChunkBuilt(counts, record.Bytes);
                 }
             }
@@ -95,7 +95,7 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
                         string? key = null;
                         if (counts.RowsWritten > 0)
                         {
-                            key = StagingKeys.Chunk(run.RunId, slice.Index, chunk.Seq);
+                            key = StagingKeys.Chunk(run.ProgressId, slice.Index, chunk.Seq);
                             await staging.WriteAsync(key, buffer.GetBuffer().AsMemory(0, (int)buffer.Length), failed.Token);
                         }
                         var bytes = key is null ? 0 : buffer.Length;

@@ -3,7 +3,11 @@ using Pipeline.Engine.Scheduling;
 namespace Pipeline.Engine.Configuration;
 
 /// <summary>A segment activation: which members to send where, in which shape, and when.</summary>
-public sealed record SegmentActivation(string Id, bool Enabled, ExportSpec Spec, ExportSchedule Schedule);
+public sealed record SegmentActivation(string Id, bool Enabled, ExportSpec Spec, ExportSchedule Schedule)
+{
+    /// <summary>How a failed scheduled run of this activation is retried.</summary>
+    public RetryPolicy Retry { get; init; } = RetryPolicy.Default;
+}
 
 /// <summary>A loaded, validated pipeline.json. Relative paths are already resolved against the file's folder.</summary>
 public sealed record PipelineConfig
