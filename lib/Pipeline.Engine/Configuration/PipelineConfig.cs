@@ -21,6 +21,8 @@ public sealed record PipelineConfig
     public required IReadOnlyDictionary<string, DestinationSpec> Destinations { get; init; }
     public required IReadOnlyList<SegmentActivation> Activations { get; init; }
     public SecretsSpec Secrets { get; init; } = new();
+    /// <summary>When an unfinished run counts as stalled and is re-driven.</summary>
+    public Pipeline.Engine.Runs.ExportWatchdogOptions Watchdog { get; init; } = new();
 
     public SegmentActivation? FindActivation(string id) => Activations.FirstOrDefault(a => a.Id == id);
 }
