@@ -81,22 +81,26 @@ public sealed class LocalPipeline : IDisposable
     /// <summary>Runs one slot of an activation now (`run --slot`): retries it if it failed, resumes it if unfinished.</summary>
     public async Task<ExportRun> RunSlotAsync(SegmentActivation activation, DateTimeOffset slot, CancellationToken cancellationToken)
     {
+        var existing = await Store.GetRunAsync(RunIds.ForSlot(activation.Id, slot.ToUniversalTime()), cancellationToken);
+        if (existing is { IsFinished: false }) return await ResumeAsync(existing, cancellationToken);
         var run = await Scheduler.StartSlotAsync(activation, slot, cancellationToken);
-        return await DriveAsync(run, cancellationToken);
+        await DrainAsync(cancellationToken);
+        return (await FinishAsync([run], cancellationToken))[0];
     }
 
     /// <summary>Re-runs a failed run now (`retry`), as its next attempt with <paramref name="spec"/>; an unfinished run is resumed.</summary>
     public async Task<ExportRun> RetryAsync(ExportRun run, ExportSpec spec, CancellationToken cancellationToken)
     {
-        var next = run.Status == RunStatus.Failed ? await Scheduler.RetryAsync(run, spec, cancellationToken) ?? run : run;
-        return await DriveAsync(next, cancellationToken);
+        if (!run.IsFinished) return await ResumeAsync(run, cancellationToken);
+        if (run.Status == RunStatus.Failed) await Scheduler.RetryAsync(run, spec, cancellationToken);
+        await DrainAsync(cancellationToken);
+        return (await FinishAsync([run], cancellationToken))[0];
     }
 
-    private async Task<ExportRun> DriveAsync(ExportRun run, CancellationToken cancellationToken)
+    /// <summary>Drives an unfinished run to its end here, unless another process is driving it.</summary>
+    private async Task<ExportRun> ResumeAsync(ExportRun run, CancellationToken cancellationToken)
     {
-        // An unfinished run nobody drives gets its pending messages again (new and retried runs already have theirs).
-        if (!run.IsFinished && _locks.TryAcquire(run.RunId) && (await Store.GetRunAsync(run.RunId, cancellationToken)) is { } current
-            && !current.IsFinished && current.HandedOff)
+        if (_locks.TryAcquire(run.RunId) && await Store.GetRunAsync(run.RunId, cancellationToken) is { IsFinished: false } current)
             await StageHandOff.SendPendingAsync(Store, _queue, current, cancellationToken);
         await DrainAsync(cancellationToken);
         return (await FinishAsync([run], cancellationToken))[0];
