@@ -263,7 +263,7 @@ public class LocalPipelineTests
         var activation = TestWorkspace.Activation(spec);
         using (var crash = new CancellationTokenSource())
         {
-            var doomed = await _ws.OpenPipelineAsync();
+            using var doomed = await _ws.OpenPipelineAsync(); // disposed with the "process": its run locks go with it
             await doomed.Scheduler.TickAsync([activation], CancellationToken.None);
             // The "process" dies right after the first message of this stage is handled: nothing after it runs.
             Assert.That(async () => await doomed.DrainAsync(crash.Token, async (message, ct) =>

@@ -19,7 +19,7 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
     public async Task<int> BuildAsync(ExportRun run, SlicePlan slice, CancellationToken cancellationToken)
     {
         var spec = run.Spec;
-        var recorded = (await store.ListChunksAsync(run.RunId, cancellationToken)).Where(c => c.Slice == slice.Index).ToList();
+        var recorded = (await store.ListChunksAsync(run.ProgressId, cancellationToken)).Where(c => c.Slice == slice.Index).ToList();
         var built = recorded.Select(c => c.Seq).ToHashSet();
         // This slice's skipped lines so far, for the early stop: no need to build on once the limit is passed.
         var linesSkipped = recorded.Sum(c => Math.Max(c.RowsSkipped, c.LinesSkipped));
@@ -45,7 +45,7 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
             {
                 await foreach (var (record, counts) in records.Reader.ReadAllAsync(failed.Token))
                 {
-                    await store.RecordChunkAsync(run.RunId, record, failed.Token);
+                    await store.RecordChunkAsync(run.ProgressId, record, failed.Token);
                     progress.ChunkBuilt(counts, record.Bytes);
                 }
             }
@@ -98,7 +98,7 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
                         string? key = null;
                         if (counts.RowsWritten > 0)
                         {
-                            key = StagingKeys.Chunk(run.RunId, slice.Index, chunk.Seq);
+                            key = StagingKeys.Chunk(run.ProgressId, slice.Index, chunk.Seq);
                             await staging.WriteAsync(key, buffer.GetBuffer().AsMemory(0, (int)buffer.Length), failed.Token);
                         }
                         var bytes = key is null ? 0 : buffer.Length;
