@@ -1,5 +1,6 @@
 using System.Text;
 using Azure.Storage.Queues;
+using Azure.Storage.Queues.Specialized;
 using Pipeline.Engine;
 using Pipeline.Engine.Runs;
 
@@ -34,8 +35,25 @@ public static class StageQueues
         _ => throw new ArgumentException($"No stage queue for {message.GetType().Name}.", nameof(message)),
     };
 
-    /// <summary>Options for every stage queue client: base64 bodies, like the Functions queue trigger's default.</summary>
-    public static QueueClientOptions ClientOptions() => new() { MessageEncoding = QueueMessageEncoding.Base64 };
+    /// <summary>
+    /// Options for every stage queue client: base64 bodies, like the Functions queue trigger's default. A received
+    /// message that is not base64 is moved to the poison queue at once, as the host's queue extension does.
+    /// </summary>
+    public static QueueClientOptions ClientOptions()
+    {
+        var options = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 };
+        options.MessageDecodingFailed += MoveUndecodableToPoisonAsync;
+        return options;
+    }
+
+    private static async Task MoveUndecodableToPoisonAsync(QueueMessageDecodingFailedEventArgs args)
+    {
+        if (args.ReceivedMessage is not { } message || args.Queue.Name.EndsWith(PoisonSuffix, StringComparison.Ordinal)) return;
+        var poison = args.Queue.GetParentQueueServiceClient().GetQueueClient(Poison(args.Queue.Name));
+        await poison.CreateIfNotExistsAsync(cancellationToken: args.CancellationToken);
+        await poison.SendMessageAsync(message.Body, cancellationToken: args.CancellationToken);
+        await args.Queue.DeleteMessageAsync(message.MessageId, message.PopReceipt, args.CancellationToken);
+    }
 
     /// <summary>The message text before the client's base64 encoding.</summary>
     public static string Serialize(StageMessage message) => EngineJson.Serialize(message);

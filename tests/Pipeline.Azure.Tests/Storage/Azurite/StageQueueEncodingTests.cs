@@ -84,4 +84,21 @@ public sealed class StageQueueEncodingTests
         var parked = (await _raw.GetQueueClient("complete-export-poison-poison").PeekMessagesAsync()).Value;
         Assert.That(parked.Select(m => m.Body.ToString()), Is.EqualTo(new[] { wire }));
     }
+
+    [Test]
+    public async Task A_message_that_is_not_base64_skips_the_stage_and_reaches_the_poison_handler()
+    {
+        // A producer that forgot the base64 encoding: the host would not run the stage but move it to the poison queue.
+        await _raw.GetQueueClient("plan-export").SendMessageAsync("""{"stage":"plan","runId":"r-plain"}""");
+        var handled = new ConcurrentBag<StageMessage>();
+        var poisoned = new ConcurrentBag<StageMessage>();
+
+        await new StageQueueProcessor(_stages).DrainAsync((m, _, _) => { handled.Add(m); return Task.CompletedTask; },
+            (m, _) => { poisoned.Add(m); return Task.CompletedTask; }, CancellationToken.None);
+
+        Assert.That(handled, Is.Empty);
+        Assert.That(poisoned, Is.EqualTo(new StageMessage[] { new PlanExport("r-plain") }));
+        Assert.That((await _raw.GetQueueClient("plan-export").PeekMessagesAsync()).Value, Is.Empty);
+        Assert.That((await _raw.GetQueueClient("plan-export-poison").PeekMessagesAsync()).Value, Is.Empty);
+    }
 }
