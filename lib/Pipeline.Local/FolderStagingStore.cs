@@ -34,9 +34,19 @@ public sealed class FolderStagingStore(string root) : IStagingStore
 
     public Task<Stream> OpenReadAsync(string key, long offset, long length, CancellationToken cancellationToken)
     {
-        var stream = new FileStream(PathFor(key), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(PathFor(key), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+        }
+        catch (DirectoryNotFoundException e)
+        {
+            // No object was ever written under the key's run: the same "missing" as a missing file.
+            throw new FileNotFoundException($"Staging file {PathFor(key)} does not exist.", PathFor(key), e);
+        }
         stream.Seek(offset, SeekOrigin.Begin);
-        return Task.FromResult<Stream>(stream);
+        // The range ends after length bytes, as a ranged blob read does (a reader to end of stream must not run on).
+        return Task.FromResult<Stream>(new StagedRangeStream(stream, length));
     }
 
     public Task<long?> GetLengthAsync(string key, CancellationToken cancellationToken)
@@ -64,5 +74,55 @@ public sealed class FolderStagingStore(string root) : IStagingStore
     private static void TryDelete(string path)
     {
         try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>A read-only view of the next <c>length</c> bytes of a stream; disposing it disposes the stream.</summary>
+internal sealed class StagedRangeStream(Stream inner, long length) : Stream
+{
+    private long _remaining = length;
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (_remaining <= 0) return 0;
+        var read = inner.Read(buffer[..(int)Math.Min(buffer.Length, _remaining)]);
+        _remaining -= read;
+        return read;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_remaining <= 0) return 0;
+        var read = await inner.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _remaining)], cancellationToken);
+        _remaining -= read;
+        return read;
+    }
+
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inner.Dispose();
+        base.Dispose(disposing);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await inner.DisposeAsync();
+        await base.DisposeAsync();
     }
 }

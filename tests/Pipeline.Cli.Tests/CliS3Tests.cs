@@ -2,7 +2,7 @@ using System.IO.Compression;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
-using Pipeline.S3.Tests.Infrastructure;
+using Pipeline.TestKit.Emulators;
 
 namespace Pipeline.Cli.Tests;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Pipeline.S3.Tests.Infrastructure;
+using Pipeline.TestKit.Emulators;
 
 namespace Pipeline.S3.Tests.Integration;
 

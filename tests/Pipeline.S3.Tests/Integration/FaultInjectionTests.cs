@@ -6,6 +6,7 @@ using Pipeline.S3.Delivery;
 using Pipeline.S3.Resilience;
 using Pipeline.S3.Tests.Infrastructure;
 using static Pipeline.S3.Tests.Infrastructure.S3TestKit;
+using Pipeline.TestKit.Emulators;
 
 namespace Pipeline.S3.Tests.Integration;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using Pipeline.S3.Tests.Infrastructure;
+using Pipeline.TestKit.Emulators;
 
 namespace Pipeline.S3.Tests.Integration;
 
