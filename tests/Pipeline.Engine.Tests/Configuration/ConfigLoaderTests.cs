@@ -519,6 +519,19 @@ public class ConfigLoaderTests
     }
 
     [Test]
+    public void A_file_name_whose_date_format_leaves_the_destination_is_rejected_with_its_path_and_a_fix()
+    {
+        var problem = SingleProblem(Sample(root => Activation(root, 0)["fileName"] = "{runTime:'..'/'..'/yyyy}_{index}"));
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(problem.Path, Is.EqualTo("$.activations[0].fileName"));
+            Assert.That(problem.Message, Does.Contain("renders to \"../../2026_1.csv.gz\"").And.Contain("'..' path segment"));
+            Assert.That(problem.Fix, Is.Not.Empty);
+        }
+    }
+
+    [Test]
     public void A_prefix_leaving_the_destination_is_rejected()
     {
         var problem = SingleProblem(Sample(root => Activation(root, 0)["prefix"] = "../elsewhere/"));
