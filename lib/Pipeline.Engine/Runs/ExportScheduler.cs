@@ -11,6 +11,9 @@ namespace Pipeline.Engine.Runs;
 /// </summary>
 public sealed partial class ExportScheduler(IRunStore store, IWorkQueue queue, TimeProvider time, ILogger<ExportScheduler> logger)
 {
+    // A `once` too far in the past is reported the first time a process sees it, not on every tick.
+    private readonly HashSet<string> _warnedExpired = new(StringComparer.Ordinal);
+
     /// <summary>Schedules every due activation; returns the runs started by this tick.</summary>
     public async Task<IReadOnlyList<ExportRun>> TickAsync(IEnumerable<SegmentActivation> activations, CancellationToken cancellationToken)
     {
@@ -20,7 +23,12 @@ public sealed partial class ExportScheduler(IRunStore store, IWorkQueue queue, T
         {
             var last = await store.GetLastScheduledSlotAsync(activation.Id, cancellationToken);
             var slot = activation.Schedule.DueSlot(now, last);
-            if (slot is null) continue;
+            if (slot is null)
+            {
+                if (last is null && activation.Schedule.IsExpiredOnce(now) && _warnedExpired.Add(activation.Id))
+                    Log.OnceExpired(logger, activation.Id, activation.Schedule.FormatSlot(activation.Schedule.Once!.Value));
+                continue;
+            }
             var utcSlot = slot.Value.ToUniversalTime();
             var run = await NewRunAsync(RunIds.ForSlot(activation.Id, utcSlot), activation.Spec, utcSlot, cancellationToken);
             if (!await store.TryScheduleRunAsync(run, last, cancellationToken))
@@ -112,5 +120,8 @@ public sealed partial class ExportScheduler(IRunStore store, IWorkQueue queue, T
 
         [LoggerMessage(22, LogLevel.Information, "Resuming run {RunId} at stage {Status}")]
         public static partial void Resuming(ILogger logger, string runId, string status);
+
+        [LoggerMessage(23, LogLevel.Warning, "Activation {ActivationId} is skipped: its \"once\" slot {Slot} is more than 24 hours in the past. Set a future time, or export now with `pipeline export`.")]
+        public static partial void OnceExpired(ILogger logger, string activationId, string slot);
     }
 }

@@ -46,7 +46,7 @@ public class FileNameTemplateTests
     [Test]
     public void The_default_template_renders_a_flat_name()
     {
-        Assert.That(Render(Engine.Configuration.FileNameDefaults.Template), Is.EqualTo("vip-daily_20261116T0102Z_007.csv.gz"));
+        Assert.That(Render(Engine.Configuration.FileNameDefaults.Template), Is.EqualTo("vip-daily_20261116T010203Z_007.csv.gz"), "the slot spelt as in the manifest name");
     }
 
     [TestCase("{index}", 7, "7")]
