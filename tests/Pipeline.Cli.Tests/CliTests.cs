@@ -18,7 +18,7 @@ public class CliTests
     [TearDown]
     public void TearDown()
     {
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        try { if (_dir is not null && Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 
     private static async Task<string> GzipTest(string file)

@@ -38,7 +38,7 @@ public class NativeAotTests
     [OneTimeTearDown]
     public void TearDown()
     {
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        try { if (_dir is not null && Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 
     private Task<CliProcess.Result> Native(params string[] args) => CliProcess.RunProgramAsync(_program, _dir, new Dictionary<string, string>(), args);
