@@ -99,8 +99,13 @@ if [[ "$PEERS" == 1 || "$UPLOAD_MB" -gt 0 ]]; then
   fi
 fi
 if [[ "$UPLOAD_MB" -gt 0 ]]; then
-  [[ -d "$REPO/tests/emulators/node_modules/fauxqs" && -d "$REPO/tests/emulators/node_modules/s3rver" ]] \
-    || die "the S3 emulators are not installed: npm ci --prefix tests/emulators --no-audit --no-fund"
+  if [[ ! -d "$REPO/tests/emulators/node_modules/fauxqs" || ! -d "$REPO/tests/emulators/node_modules/s3rver" ]]; then
+    # A fresh clone has no emulators yet: install them from their lock file, as the tests do.
+    command -v npm >/dev/null || die "npm is needed to install the S3 emulators (tests/emulators); set BENCH_UPLOAD_MB=0 to skip the upload benchmark"
+    log "Installing the S3 emulators (npm ci --prefix tests/emulators)"
+    npm ci --prefix "$REPO/tests/emulators" --no-audit --no-fund >"$WORK/logs/npm-emulators.log" 2>&1 \
+      || { cat "$WORK/logs/npm-emulators.log" >&2; die "npm ci --prefix tests/emulators failed"; }
+  fi
   log "Publishing bench/upload (Release, $build_note) to bench/work/upload-bin"
   rm -rf "$WORK/upload-bin"
   (cd "$REPO" && dotnet publish bench/upload -c Release -r linux-x64 "${publish_args[@]}" -o "$WORK/upload-bin" -nologo -v quiet) >"$WORK/logs/publish-upload.log" 2>&1 \

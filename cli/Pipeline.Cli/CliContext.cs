@@ -17,13 +17,13 @@ internal static class CliContext
         Recursive = true,
     };
 
-    public static ILoggerFactory Loggers(ParseResult parse) => LoggerFactory.Create(b => b
+    public static ILoggerFactory Loggers(ParseResult parse) => new FieldScopeLoggerFactory(LoggerFactory.Create(b => b
         .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace) // logs go to stderr; stdout stays for results
         .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; o.IncludeScopes = true; }) // scopes carry run, file and part
         .AddFilter("Microsoft", LogLevel.Warning)
         // Failed runs are reported by the command itself; the stage's error log would say it twice.
         .AddFilter("Pipeline.Engine.Runs.ExportStages", parse.GetValue(VerboseOption) ? LogLevel.Information : LogLevel.Critical)
-        .SetMinimumLevel(parse.GetValue(VerboseOption) ? LogLevel.Information : LogLevel.Warning));
+        .SetMinimumLevel(parse.GetValue(VerboseOption) ? LogLevel.Information : LogLevel.Warning)));
 
     /// <summary>Runs a command body; errors a user can fix become one clear message and an exit code, not a stack trace.</summary>
     public static async Task<int> GuardAsync(Func<Task<int>> body)
@@ -53,6 +53,46 @@ internal static class CliContext
             return ExitCodes.ExportFailed;
         }
     }
+
+    /// <summary>
+    /// How the user can call this program again: `pipeline` when that is on PATH, `dotnet run --project ...`
+    /// from a build in the repository, else the binary's (or pipeline.dll's) full path.
+    /// </summary>
+    public static string SelfCommand()
+    {
+        var process = Environment.ProcessPath ?? "pipeline";
+        var underDotnet = Path.GetFileNameWithoutExtension(process) == "dotnet";
+        if (!underDotnet && IsOnPath(process)) return "pipeline";
+        return FromProjectBuild(AppContext.BaseDirectory)
+               ?? (underDotnet ? $"dotnet {Quote(Path.Combine(AppContext.BaseDirectory, "pipeline.dll"))}" : Quote(process));
+    }
+
+    private static bool IsOnPath(string process)
+    {
+        var self = Path.GetFullPath(new FileInfo(process).ResolveLinkTarget(true)?.FullName ?? process);
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = new FileInfo(Path.Combine(dir, OperatingSystem.IsWindows() ? "pipeline.exe" : "pipeline"));
+            if (!candidate.Exists) continue;
+            // The first `pipeline` on PATH is what the shell runs: it must be this one.
+            return string.Equals(Path.GetFullPath(candidate.ResolveLinkTarget(true)?.FullName ?? candidate.FullName), self, StringComparison.Ordinal);
+        }
+        return false;
+    }
+
+    /// <summary>A build in the repository (cli/Pipeline.Cli/bin/CONFIG/TFM): `dotnet run` rebuilds it when the code changes.</summary>
+    private static string? FromProjectBuild(string baseDirectory)
+    {
+        var tfm = new DirectoryInfo(baseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var config = tfm.Parent;
+        var project = config?.Parent is { Name: "bin" } bin ? bin.Parent : null;
+        if (project is null || !File.Exists(Path.Combine(project.FullName, "Pipeline.Cli.csproj"))) return null;
+        return $"dotnet run --project {Quote(Path.GetRelativePath(Environment.CurrentDirectory, project.FullName))} -c {config!.Name} --";
+    }
+
+    /// <summary>A path as a shell reads it: single-quoted when it holds anything but plain characters.</summary>
+    public static string Quote(string path) =>
+        path.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-' or ':' or '\\') ? path : "'" + path.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     public static string Count(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 

@@ -11,8 +11,11 @@ namespace Pipeline.Cli.Tests;
 public class CliS3Tests
 {
     private const string Secret = "KNOWN-SECRET-do-not-print-7f3a9c";
-    private EmulatorProcess _s3 = null!;
-    private AmazonS3Client _client = null!;
+    // Null until the emulator started: teardown must not add an error on top of the setup's own.
+    private EmulatorProcess? _s3;
+    private AmazonS3Client? _client;
+    private string Endpoint => _s3!.Endpoint;
+    private AmazonS3Client Client => _client!;
     private string _dir = null!;
 
     [OneTimeSetUp]
@@ -20,16 +23,17 @@ public class CliS3Tests
     {
         _s3 = await EmulatorProcess.StartAsync(EmulatorKind.S3rver, CancellationToken.None);
         _client = new AmazonS3Client(new BasicAWSCredentials("test", "test"),
-            new AmazonS3Config { ServiceURL = _s3.Endpoint, ForcePathStyle = true, AuthenticationRegion = "us-east-1" });
-        await _client.PutBucketAsync("exports");
+            new AmazonS3Config { ServiceURL = Endpoint, ForcePathStyle = true, AuthenticationRegion = "us-east-1" });
+        await Client.PutBucketAsync("exports");
     }
 
     [OneTimeTearDown]
     public async Task StopEmulator()
     {
-        // Null-safe: without the emulator the setup fails before these are set, and its error is the one to see.
         _client?.Dispose();
+        _client = null;
         if (_s3 is not null) await _s3.DisposeAsync();
+        _s3 = null;
     }
 
     [SetUp]
@@ -42,8 +46,7 @@ public class CliS3Tests
     [TearDown]
     public void TearDown()
     {
-        if (_dir is null) return;
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        try { if (_dir is not null && Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 
     private static Dictionary<string, string> Aws(string secret) => new()
@@ -56,7 +59,7 @@ public class CliS3Tests
 
     private async Task<byte[]> ReadAsync(string bucket, string key)
     {
-        using var response = await _client.GetObjectAsync(bucket, key);
+        using var response = await Client.GetObjectAsync(bucket, key);
         using var buffer = new MemoryStream();
         await response.ResponseStream.CopyToAsync(buffer);
         return buffer.ToArray();
@@ -69,7 +72,7 @@ public class CliS3Tests
         string[] common = ["export", "--source", "profiles.csv.gz", "--segment", "S1", "--fields", "profileId,email,city", "--file-name", "s1_{index:2}"];
 
         var local = await CliProcess.RunAsync(_dir, [.. common, "--to", "local"]);
-        var s3 = await CliProcess.RunAsync(_dir, Aws("test"), [.. common, "--to", "s3://exports/audiences/daily", "--endpoint", _s3.Endpoint, "--compatibility"]);
+        var s3 = await CliProcess.RunAsync(_dir, Aws("test"), [.. common, "--to", "s3://exports/audiences/daily", "--endpoint", Endpoint, "--compatibility"]);
 
         Assert.That(local.ExitCode, Is.Zero, local.ToString());
         Assert.That(s3.ExitCode, Is.Zero, s3.ToString());
@@ -78,7 +81,7 @@ public class CliS3Tests
         Assert.That(bytes, Is.EqualTo(await File.ReadAllBytesAsync(Path.Combine(_dir, "local", "s1_01.csv.gz"))));
         using (var gzip = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress))
             Assert.That(await new StreamReader(gzip).ReadLineAsync(), Is.EqualTo("profileId,email,city"));
-        var listing = await _client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = "exports", Prefix = "audiences/daily/" });
+        var listing = await Client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = "exports", Prefix = "audiences/daily/" });
         Assert.That(listing.S3Objects.Select(o => o.Key), Has.Some.EndsWith(".manifest.json"));
     }
 
@@ -88,7 +91,7 @@ public class CliS3Tests
         await File.WriteAllTextAsync(Path.Combine(_dir, "p.csv"), "profileId,segments\np1,S1\n");
 
         var result = await CliProcess.RunAsync(_dir, Aws(Secret),
-            "export", "--source", "p.csv", "--segment", "S1", "--fields", "profileId", "--to", "s3://no-such-bucket-here/x", "--endpoint", _s3.Endpoint, "--compatibility", "-v");
+            "export", "--source", "p.csv", "--segment", "S1", "--fields", "profileId", "--to", "s3://no-such-bucket-here/x", "--endpoint", Endpoint, "--compatibility", "-v");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         Assert.That(result.Stderr, Does.Contain("no-such-bucket-here"));

@@ -65,6 +65,7 @@ internal static class ExportCommand
                 OnMalformedRow = parse.GetValue(onMalformed) == "skip" ? MalformedRowPolicy.Skip : MalformedRowPolicy.Fail,
                 Tuning = tuning,
             };
+            _ = await SourceCheck.CheckAsync(spec, "--source", "--fields (and --id-column, --segments-column)", cancellationToken);
             return await RunAsync(parse, spec, cancellationToken);
         }));
         return command;

@@ -3,6 +3,7 @@ using System.IO.Compression;
 using Pipeline.Engine.Building;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Formatting;
+using Pipeline.Engine.Manifests;
 using Pipeline.Engine.Runs;
 using Pipeline.Engine.Sources;
 
@@ -28,19 +29,22 @@ internal static class PlanCommand
             var now = TimeProvider.System.GetUtcNow();
             Console.WriteLine($"Activation {a.Id}: segment {spec.SegmentId} -> {spec.Destination.Display} " +
                               $"({spec.Output.Format.ToString().ToLowerInvariant()}, {spec.Output.Compression.ToString().ToLowerInvariant()}, {spec.Mode.ToString().ToLowerInvariant()})");
-            Console.WriteLine($"Schedule: {a.Schedule}; next slot {a.Schedule.NextSlot(now):yyyy-MM-dd HH:mm} UTC");
+            var (slot, when) = await PlannedSlotAsync(config, a, now, cancellationToken);
+            Console.WriteLine($"Schedule: {a.Schedule}; {ValidateCommand.NextRun(a.Schedule, now)}");
+            Console.WriteLine($"Planning the run for slot {a.Schedule.FormatSlot(slot)} ({when})");
 
-            var files = SourceCatalog.ListFiles(spec.Source);
+            var index = config.Activations.ToList().FindIndex(x => x.Id == a.Id);
+            var files = await SourceCheck.CheckAsync(spec, $"{config.FilePath}: $.sources.{config.Sources.First(s => s.Value == spec.Source).Key}.path",
+                $"{config.FilePath}: $.activations[{index}]", cancellationToken);
             Console.WriteLine($"Source: {files.Count} file(s), {CliContext.Size(files.Sum(f => f.Length))}");
             var sample = await SampleAsync(files[0], spec, cancellationToken);
-            double rawPerFileByte = sample.FileBytes > 0 ? (double)sample.RawBytes / sample.FileBytes : 1;
             double keptPerRaw = sample.RawBytes > 0 ? (double)sample.RowsWritten / sample.RawBytes : 0;
             double rowsPerRaw = sample.RawBytes > 0 ? (double)sample.RowsRead / sample.RawBytes : 0;
             double outPerRaw = sample.RawBytes > 0 ? (double)sample.OutputBytes / sample.RawBytes : 0;
             long totalChunks = 0, totalRows = 0, totalKept = 0, totalOut = 0;
             foreach (var f in files)
             {
-                var raw = (long)(f.Length * rawPerFileByte);
+                var raw = (long)(f.Length * sample.RawPerFileByte);
                 var chunks = f.Format == SourceFormat.Parquet ? sample.ChunksInFile : Math.Max(1, (raw + spec.Tuning.ChunkSize - 1) / spec.Tuning.ChunkSize);
                 totalChunks += chunks;
                 totalRows += (long)(raw * rowsPerRaw);
@@ -49,25 +53,44 @@ internal static class PlanCommand
                 Console.WriteLine($"  {Path.GetFileName(f.Path)}  {CliContext.Size(f.Length)}  ~{CliContext.Size(raw)} raw  ~{CliContext.Count(chunks)} chunk(s)");
             }
             Console.WriteLine($"Sampled the first chunk: {CliContext.Count(sample.RowsRead)} rows read, {CliContext.Count(sample.RowsWritten)} kept " +
-                              $"({(sample.RowsRead > 0 ? 100.0 * sample.RowsWritten / sample.RowsRead : 0):0.0}%), {CliContext.Size(sample.RawBytes)} raw -> {CliContext.Size(sample.OutputBytes)} output");
+                              $"({(sample.RowsRead > 0 ? 100.0 * sample.RowsWritten / sample.RowsRead : 0):0.0}%), {CliContext.Size(sample.RawBytes)} raw -> {CliContext.Size(sample.OutputBytes)} output" +
+                              (files[0].Gzip ? $"; the source decompresses {sample.RawPerFileByte:0.00}x" : ""));
             Console.WriteLine($"Estimate: ~{CliContext.Count(totalRows)} rows read, ~{CliContext.Count(totalKept)} exported, ~{CliContext.Size(totalOut)} in {CliContext.Count(totalChunks)} chunk(s)");
             var fileCount = Math.Max(1, (totalOut + spec.MaxFileSize - 1) / spec.MaxFileSize);
             var template = FileNameTemplate.Parse(spec.FileName);
-            var runId = RunIds.ForSlot(a.Id, now);
+            var runId = RunIds.ForSlot(a.Id, slot);
             for (var i = 1; i <= Math.Min(fileCount, 20); i++)
             {
                 var size = Math.Min(spec.MaxFileSize, totalOut - (i - 1) * spec.MaxFileSize);
                 var partSize = ExportStages.ChoosePartSize(size, spec.Tuning.PartSize);
                 var parts = Math.Max(1, (size + partSize - 1) / partSize);
-                Console.WriteLine($"  file {spec.Destination.Prefix}{template.Render(a.Id, spec.SegmentId, runId, now, i, spec.Output.Extension)}  ~{CliContext.Size(size)}  {CliContext.Count(parts)} part(s) of {CliContext.Size(partSize)}");
+                Console.WriteLine($"  file {spec.Destination.Prefix}{template.Render(a.Id, spec.SegmentId, runId, slot, i, spec.Output.Extension)}  ~{CliContext.Size(size)}  {CliContext.Count(parts)} part(s) of {CliContext.Size(partSize)}");
             }
             if (fileCount > 20) Console.WriteLine($"  ... {CliContext.Count(fileCount - 20)} more file(s)");
+            Console.WriteLine($"  manifest {RunManifest.KeyFor(new ExportRun { RunId = runId, ActivationId = a.Id, Slot = slot, Spec = spec, CreatedAt = now })}");
             return ExitCodes.Success;
         }));
         return command;
     }
 
-    private sealed record Sample(long RowsRead, long RowsWritten, long RawBytes, long FileBytes, long OutputBytes, long ChunksInFile);
+    /// <param name="RawBytes">Source bytes (decompressed) of the sampled chunk; the rates are per these bytes.</param>
+    /// <param name="RawPerFileByte">Source bytes per byte on disk: the gzip ratio of the file's start, 1 for plain CSV and Parquet.</param>
+    private sealed record Sample(long RowsRead, long RowsWritten, long RawBytes, double RawPerFileByte, long OutputBytes, long ChunksInFile);
+
+    /// <summary>The slot `run` would export next: the due slot not yet run (per the state database, if there is one), else the next one.</summary>
+    private static async Task<(DateTimeOffset Slot, string When)> PlannedSlotAsync(PipelineConfig config, SegmentActivation a, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        DateTimeOffset? last = null;
+        if (File.Exists(config.StatePath))
+        {
+            var store = await Local.SqliteRunStore.OpenAsync(config.StatePath, cancellationToken);
+            last = await store.GetLastScheduledSlotAsync(a.Id, cancellationToken);
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        }
+        if (a.Schedule.DueSlot(now, last) is { } due) return (due.ToUniversalTime(), "due now: the next `pipeline run` exports it");
+        if (a.Schedule.NextSlot(now) is { } next) return (next.ToUniversalTime(), "the next slot");
+        return (a.Schedule.Once!.Value.ToUniversalTime(), "its only slot, which will not run again");
+    }
 
     private static async Task<Sample> SampleAsync(SourceFile file, ExportSpec spec, CancellationToken cancellationToken)
     {
@@ -78,6 +101,8 @@ internal static class PlanCommand
         var writer = new ChunkWriter(rows, selection, binding, MalformedRowPolicy.Skip, file.Path);
         using var output = new MemoryStream();
         long raw = 0, chunks = 0;
+        var parquet = reader is not CsvSliceReader;
+        // Parquet: every row group is counted (skipping is free) and the first one is built; CSV: only the first chunk is read.
         await foreach (var chunk in reader.ReadChunksAsync(seq => { chunks = seq + 1; return seq > 0; }, cancellationToken))
         {
             using (chunk)
@@ -90,9 +115,30 @@ internal static class PlanCommand
                 if (sink != output) await sink.DisposeAsync();
                 raw = chunk.SourceBytes;
             }
+            if (!parquet) break;
         }
-        var fileBytes = reader is CsvSliceReader csv ? csv.FileBytesRead : file.Length / Math.Max(1, chunks);
-        if (reader is not CsvSliceReader) raw = fileBytes; // Parquet: estimate per row group
-        return new Sample(writer.RowsRead, writer.RowsWritten, raw, fileBytes, output.Length, chunks);
+        if (parquet) raw = file.Length / Math.Max(1, chunks); // estimate per row group
+        var rawPerFileByte = file.Gzip ? await GzipRatioAsync(file, cancellationToken) : 1.0;
+        return new Sample(writer.RowsRead, writer.RowsWritten, raw, rawPerFileByte, output.Length, chunks);
+    }
+
+    /// <summary>Decompressed bytes per compressed byte over the file's first 8 MiB: how a compressed size becomes source bytes.</summary>
+    private static async Task<double> GzipRatioAsync(SourceFile file, CancellationToken cancellationToken)
+    {
+        var head = new byte[(int)Math.Min(file.Length, 8 * ByteSize.MiB)];
+        await using (var stream = File.OpenRead(file.Path)) await stream.ReadExactlyAsync(head, cancellationToken);
+        long decompressed = 0;
+        var buffer = new byte[1 << 16];
+        try
+        {
+            await using var gzip = new GZipStream(new MemoryStream(head), CompressionMode.Decompress);
+            int n;
+            while ((n = await gzip.ReadAsync(buffer, cancellationToken)) > 0) decompressed += n;
+        }
+        catch (InvalidDataException)
+        {
+            // The head ends inside a deflate block: what came out so far is the measurement.
+        }
+        return head.Length > 0 && decompressed > 0 ? (double)decompressed / head.Length : 1.0;
     }
 }

@@ -60,17 +60,17 @@ internal static class RunCommand
                 }
                 await RunSummary.WriteMissingAsync(config, pipeline.Store, cancellationToken);
                 var now = TimeProvider.System.GetUtcNow();
-                var next = config.Activations.Where(a => a.Enabled).Select(a => (a.Id, Slot: a.Schedule.NextSlot(now))).Where(x => x.Slot is not null).OrderBy(x => x.Slot).FirstOrDefault();
+                var next = config.Activations.Where(a => a.Enabled).Select(a => (a.Id, a.Schedule, Slot: a.Schedule.NextSlot(now))).Where(x => x.Slot is not null).OrderBy(x => x.Slot).FirstOrDefault();
                 if (runs.Count == 0) Console.WriteLine("Nothing is due.");
                 if (parse.GetValue(once))
                 {
-                    if (next.Slot is { } n) Console.WriteLine($"Next: {next.Id} at {n:yyyy-MM-dd HH:mm} UTC.");
+                    if (next.Slot is { } n) Console.WriteLine($"Next: {next.Id} at {next.Schedule.FormatSlot(n)}.");
                     return failed ? ExitCodes.ExportFailed : ExitCodes.Success;
                 }
                 // Wake at the next slot, but at least once a minute so edits to pipeline.json are picked up.
                 var wait = next.Slot is { } slot ? slot - now : TimeSpan.FromMinutes(1);
                 wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromMinutes(1).Ticks));
-                Console.WriteLine($"Waiting {wait.TotalSeconds:0} s{(next.Slot is { } s2 ? $" (next: {next.Id} at {s2:yyyy-MM-dd HH:mm} UTC)" : "")}; Ctrl+C stops.");
+                Console.WriteLine($"Waiting {wait.TotalSeconds:0} s{(next.Slot is { } s2 ? $" (next: {next.Id} at {next.Schedule.FormatSlot(s2)})" : "")}; Ctrl+C stops.");
                 await Task.Delay(wait, TimeProvider.System, cancellationToken);
                 config = ConfigLoader.Load(configPath);
             }

@@ -46,6 +46,8 @@ internal static class RunReport
         Console.WriteLine($"  {CliContext.Count(rows)} rows exported of {CliContext.Count(assembly?.RowsRead ?? 0)} read" +
                           (assembly?.RowsSkipped > 0 ? $", {CliContext.Count(assembly.RowsSkipped)} malformed rows skipped{(assembly.LinesSkipped > assembly.RowsSkipped ? $" covering {CliContext.Count(assembly.LinesSkipped)} source lines" : "")} (first: {assembly.FirstSkipped})" : "") +
                           $", {CliContext.Size(bytes)} in {elapsed.TotalSeconds:0.00} s ({CliContext.Count((long)((assembly?.RowsRead ?? 0) / seconds))} rows/s)");
+        if (Engine.Manifests.RunManifest.EmptyAudienceWarning(run.Spec, rows, assembly?.RowsRead ?? 0) is { } empty)
+            Console.Error.WriteLine($"warning: {run.ActivationId}: {empty}");
         return ExitCodes.Success;
     }
 

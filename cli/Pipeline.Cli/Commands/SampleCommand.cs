@@ -37,7 +37,7 @@ internal static class SampleCommand
             var config = Path.Combine(dir, ConfigLoader.DefaultFileName);
             await File.WriteAllTextAsync(config, SampleConfig(file, TimeProvider.System.GetUtcNow()), cancellationToken);
             Console.WriteLine($"Wrote {config}");
-            Console.WriteLine($"Next: pipeline run --config {config} --once");
+            Console.WriteLine($"Next: {CliContext.SelfCommand()} run --config {CliContext.Quote(Path.GetRelativePath(Environment.CurrentDirectory, config))} --once");
             return ExitCodes.Success;
         }));
         return command;
@@ -78,10 +78,11 @@ internal static class SampleCommand
                     ["prefix"] = "s2-changes/",
                     ["format"] = "tsv",
                     ["mode"] = "incremental",
-                    ["fileName"] = "{activation}/{runTime:yyyy-MM-dd'T'HHmm'Z'}/part-{index:4}{ext}",
+                    ["fileName"] = "{activation}/{runTime:yyyyMMdd'T'HHmmss'Z'}/part-{index:4}{ext}",
                     ["schedule"] = new JsonObject { ["every"] = "6h", ["timeZone"] = "UTC", ["startAt"] = startAt },
                 }),
         };
-        return json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n";
+        // Relaxed escaping: the file is read by people, and a default encoder writes ' as \u0027.
+        return json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
     }
 }

@@ -69,12 +69,25 @@ internal static class ValidateCommand
             }
             Console.WriteLine($"{config.FilePath} is valid: {config.Sources.Count} source(s), {config.Destinations.Count} destination(s), {config.Activations.Count} activation(s).");
             var now = TimeProvider.System.GetUtcNow();
-            foreach (var a in config.Activations)
-                Console.WriteLine($"  {a.Id}: segment {a.Spec.SegmentId}, {a.Schedule}{(a.Enabled ? "" : " (disabled)")}, next {a.Schedule.NextSlot(now):yyyy-MM-dd HH:mm} UTC");
+            for (var i = 0; i < config.Activations.Count; i++)
+            {
+                var a = config.Activations[i];
+                Console.WriteLine($"  {a.Id}: segment {a.Spec.SegmentId}, {a.Schedule}{(a.Enabled ? "" : " (disabled)")}, {NextRun(a.Schedule, now)}");
+                if (a.Schedule.IsExpiredOnce(now))
+                    Console.Error.WriteLine($"warning: $.activations[{i}].schedule.once: {a.Schedule.FormatSlot(a.Schedule.Once!.Value)} is more than 24 hours in the past, " +
+                                            "so `pipeline run` skips this activation. Fix: set a future time, or export now with `pipeline export`.");
+            }
             return ExitCodes.Success;
         }));
         return command;
     }
+
+    /// <summary>When the activation runs next, in its zone and in UTC.</summary>
+    internal static string NextRun(Engine.Scheduling.ExportSchedule schedule, DateTimeOffset now) =>
+        schedule.NextSlot(now) is { } next ? $"next {schedule.FormatSlot(next)}"
+        : schedule.Once is null ? "no further slot"
+        : schedule.IsExpiredOnce(now) ? "in the past: never runs"
+        : "due now (unless it already ran)";
 
     /// <summary>Writes and deletes a probe file: the only sure test that exports will be able to write.</summary>
     internal static string? ProbeFolder(string folder)

@@ -16,11 +16,11 @@ public sealed record ColumnBinding(int[] Output, int Id, int Segments, int Updat
         {
             for (var i = 0; i < columns.Count; i++)
                 if (string.Equals(columns[i], name, StringComparison.Ordinal)) return i;
-            var near = columns.FirstOrDefault(c => string.Equals(c, name, StringComparison.OrdinalIgnoreCase));
+            var near = NameHints.Nearest(name, columns);
             throw new SourceException($"{file}: {role} \"{name}\" is not a column of this file{(near is null ? "" : $" (did you mean \"{near}\"?)")}. Its columns are: {string.Join(", ", columns)}.");
         }
 
-        var output = spec.Fields.Select(f => Find(f.Source, $"activation \"{spec.ActivationId}\" field")).ToArray();
+        var output = spec.Fields.Select(f => Find(f.Source, "field")).ToArray();
         var id = Find(spec.Source.IdColumn, "the id column");
         var segments = Find(spec.Source.SegmentsColumn, "the segments column");
         var updatedAt = spec.Mode == ExportMode.Incremental ? Find(spec.Source.UpdatedAtColumn, "the updatedAt column (needed by incremental mode)") : -1;

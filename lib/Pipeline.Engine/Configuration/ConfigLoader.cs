@@ -42,7 +42,7 @@ public static partial class ConfigLoader
         }
         catch (JsonException e)
         {
-            throw new ConfigException(filePath, [new ConfigProblem("$", $"Not valid JSON at line {e.LineNumber + 1}, position {e.BytePositionInLine + 1}: {FirstSentence(e.Message)}", "Fix the JSON syntax there (a missing comma, quote or bracket).")]);
+            throw new ConfigException(filePath, [new ConfigProblem("$", $"Not valid JSON at line {e.LineNumber + 1}, position {e.BytePositionInLine + 1}: {FirstSentence(e.Message)}", "Correct the JSON syntax there (a missing comma, quote or bracket).")]);
         }
         using (doc)
         {
@@ -395,7 +395,7 @@ public static partial class ConfigLoader
         }
         catch (Cronos.CronFormatException e)
         {
-            s.Problem(kind, $"\"{value}\" is not a valid cron expression: {e.Message}", "Use five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\".");
+            s.Problem(kind, $"\"{value}\" is not a valid cron expression: {CronReason(e.Message)}", "Use five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\".");
             return null;
         }
         var fix = kind switch
@@ -408,6 +408,12 @@ public static partial class ConfigLoader
         s.Problem(kind, $"\"{value}\" is not understood.", fix);
         return null;
     }
+
+    /// <summary>Cronos reports a missing field as the character '\0': say so in words, and print no control characters.</summary>
+    private static string CronReason(string message) =>
+        new string(message.Replace("The given cron expression has an invalid format. ", "", StringComparison.Ordinal)
+            .Replace("Unexpected character '\0'", "the field is missing", StringComparison.Ordinal)
+            .Where(c => !char.IsControl(c)).ToArray());
 
     private static bool IsValidPreset(string kind, string value) => kind switch
     {

@@ -82,7 +82,7 @@ public sealed record ExportSpec
 
 public static class FileNameDefaults
 {
-    public const string Template = "{activation}_{runTime:yyyyMMdd'T'HHmm'Z'}_{index:3}";
+    public const string Template = "{activation}_{runTime:yyyyMMdd'T'HHmmss'Z'}_{index:3}"; // the slot spelt as in the manifest's name
     public const long DefaultMaxFileSize = 1_000_000_000_000; // 1 TB, as S3 delivery allows
     public const long MinPartSize = 5 * ByteSize.MiB;
     public const long MaxPartSize = 5 * ByteSize.GiB;

@@ -176,27 +176,10 @@ internal sealed class JsonSection
         foreach (var p in _element.EnumerateObject())
         {
             if (_known.Contains(p.Name)) continue;
-            var near = _known.FirstOrDefault(k => string.Equals(k, p.Name, StringComparison.OrdinalIgnoreCase))
-                       ?? _known.Where(k => Distance(k.ToLowerInvariant(), p.Name.ToLowerInvariant()) <= 2).OrderBy(k => Distance(k, p.Name)).FirstOrDefault();
+            var near = NameHints.Nearest(p.Name, _known);
             var fix = near is not null ? $"Did you mean \"{near}\"?" : $"Remove it; known properties here: {string.Join(", ", _known.Order(StringComparer.Ordinal))}.";
             _problems.Add(new ConfigProblem(Path + "." + p.Name, "is not a known property.", fix));
         }
-    }
-
-    /// <summary>Edit distance (insert, delete, substitute, swap neighbours), for "did you mean" hints.</summary>
-    private static int Distance(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (var i = 0; i <= a.Length; i++) d[i, 0] = i;
-        for (var j = 0; j <= b.Length; j++) d[0, j] = j;
-        for (var i = 1; i <= a.Length; i++)
-        for (var j = 1; j <= b.Length; j++)
-        {
-            var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
-        }
-        return d[a.Length, b.Length];
     }
 
     public static string Describe(JsonElement v) => v.ValueKind switch

@@ -53,13 +53,38 @@ public sealed partial class FileNameTemplate
             if (segment.Length == 0) { error = "has an empty path segment ('//' or a trailing '/')"; return null; }
             if (segment is "." or "..") { error = "must not contain '.' or '..' path segments"; return null; }
         }
-        return new FileNameTemplate(template);
+        // A date format can hold quoted literals ('..'/'..'), so check a rendered name with the rule Render applies.
+        var parsed = new FileNameTemplate(template);
+        var sample = parsed.RenderUnchecked("activation", "segment", "run-id", SampleSlot, 1, ".csv.gz");
+        if (UnsafeSegment(sample) is { } bad)
+        {
+            error = $"renders to \"{sample}\" (slot {SampleSlot:yyyy-MM-dd HH:mm:ss} UTC), which has {bad}: a file name must stay inside its destination, " +
+                    "so quote no '.', '..' or '/' in {runTime:...}";
+            return null;
+        }
+        return parsed;
     }
+
+    // A slot with two-digit day, hour, minute and second values, so every format token renders in full.
+    private static readonly DateTimeOffset SampleSlot = new(2026, 12, 31, 23, 59, 58, TimeSpan.Zero);
+
+    /// <summary>What makes a rendered name unsafe (an empty, "." or ".." segment), or null when it is a safe relative name.</summary>
+    private static string? UnsafeSegment(string name) =>
+        name.Split('/').FirstOrDefault(s => s is "" or "." or "..") is { } s ? (s.Length == 0 ? "an empty path segment" : $"a '{s}' path segment") :
+        name.StartsWith('/') || name.Contains('\\', StringComparison.Ordinal) ? "an absolute path or '\\'" : null;
 
     public static FileNameTemplate Parse(string template) =>
         TryParse(template, out var error) ?? throw new ArgumentException($"File name template \"{template}\" {error}.", nameof(template));
 
     public string Render(string activationId, string segmentId, string runId, DateTimeOffset runTime, int index, string extension)
+    {
+        var result = RenderUnchecked(activationId, segmentId, runId, runTime, index, extension);
+        // Values come from validated ids, but a date format could still produce odd characters.
+        if (UnsafeSegment(result) is not null) throw new InvalidOperationException($"File name \"{result}\" from template \"{_template}\" is not a safe relative name.");
+        return result;
+    }
+
+    private string RenderUnchecked(string activationId, string segmentId, string runId, DateTimeOffset runTime, int index, string extension)
     {
         var hasExt = false;
         var name = TokenPattern().Replace(_template, m =>
@@ -77,10 +102,7 @@ public sealed partial class FileNameTemplate
         });
         var sb = new StringBuilder(name);
         if (!hasExt) sb.Append(extension);
-        var result = sb.ToString();
-        // Values come from validated ids, but a date format could still produce odd characters.
-        if (result.Split('/').Any(s => s is "" or "." or "..")) throw new InvalidOperationException($"File name \"{result}\" from template \"{_template}\" is not a safe relative name.");
-        return result;
+        return sb.ToString();
     }
 
     public override string ToString() => _template;

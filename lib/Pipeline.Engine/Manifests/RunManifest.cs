@@ -23,6 +23,15 @@ public sealed record RunManifest
     public required IReadOnlyList<ManifestColumn> Schema { get; init; }
     public required IReadOnlyList<ManifestFile> Files { get; init; }
     public required ManifestTotals Totals { get; init; }
+    /// <summary>Things a consumer should know although the run succeeded (a full export that matched no row).</summary>
+    public IReadOnlyList<string>? Warnings { get; init; }
+
+    /// <summary>Why a finished run deserves a second look, or null: a full export of no row is almost always a wrong segment id.</summary>
+    public static string? EmptyAudienceWarning(ExportSpec spec, long rowsExported, long rowsRead) =>
+        spec.Mode == ExportMode.Full && rowsExported == 0
+            ? $"Segment {spec.SegmentId} matched no row of the {rowsRead.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} read, so every file holds only a header. " +
+              $"Check the segment id against the source column {spec.Source.SegmentsColumn}."
+            : null;
 
     public static RunManifest Create(ExportRun run, AssemblyPlan assembly, DateTimeOffset completedAt)
     {
@@ -44,6 +53,7 @@ public sealed record RunManifest
             Files = assembly.Files.Select(f => new ManifestFile(f.Key, f.Rows, f.Length, f.Sha256)).ToList(),
             Totals = new ManifestTotals(assembly.Files.Count, assembly.Files.Sum(f => f.Rows), assembly.Files.Sum(f => f.Length),
                 assembly.RowsRead, assembly.RowsSkipped, Math.Max(assembly.LinesSkipped, assembly.RowsSkipped), assembly.FirstSkipped),
+            Warnings = EmptyAudienceWarning(spec, assembly.Files.Sum(f => f.Rows), assembly.RowsRead) is { } empty ? [empty] : null,
         };
     }
 

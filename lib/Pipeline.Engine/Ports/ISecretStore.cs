@@ -11,6 +11,9 @@ public interface ISecretStore
 
     /// <summary>The secret's value, or null when there is no secret with that name.</summary>
     Task<string?> GetSecretAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Where a found secret came from, for a message about its value: one store, not the whole chain.</summary>
+    string DescribeSource(string name) => Describe;
 }
 
 /// <summary>A secret that is missing or unusable; names the secret and the store, never the value.</summary>

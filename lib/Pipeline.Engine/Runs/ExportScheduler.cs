@@ -12,6 +12,9 @@ namespace Pipeline.Engine.Runs;
 /// </summary>
 public sealed partial class ExportScheduler(IRunStore store, IWorkQueue queue, TimeProvider time, ILogger<ExportScheduler> logger)
 {
+    // A `once` too far in the past is reported the first time a process sees it, not on every tick.
+    private readonly HashSet<string> _warnedExpired = new(StringComparer.Ordinal);
+
     /// <summary>Schedules every due activation; returns the runs started (or retried) by this tick.</summary>
     public async Task<IReadOnlyList<ExportRun>> TickAsync(IEnumerable<SegmentActivation> activations, CancellationToken cancellationToken)
     {
@@ -25,6 +28,8 @@ public sealed partial class ExportScheduler(IRunStore store, IWorkQueue queue, T
             {
                 // Nothing new is due; the latest slot's run may be waiting for its first message, or for a retry.
                 if (last is { } latest && await ReviveAsync(activation, latest, now, cancellationToken) is { } revived) started.Add(revived);
+                if (last is null && activation.Schedule.IsExpiredOnce(now) && _warnedExpired.Add(activation.Id))
+                    Log.OnceExpired(logger, activation.Id, activation.Schedule.FormatSlot(activation.Schedule.Once!.Value));
                 continue;
             }
             var utcSlot = slot.Value.ToUniversalTime();
@@ -142,5 +147,8 @@ public sealed partial class ExportScheduler(IRunStore store, IWorkQueue queue, T
 
         [LoggerMessage(23, LogLevel.Information, "Retrying run {RunId} (attempt {Attempt}) after: {Error}")]
         public static partial void Retrying(ILogger logger, string runId, int attempt, string error);
+
+        [LoggerMessage(24, LogLevel.Warning, "Activation {ActivationId} is skipped: its \"once\" slot {Slot} is more than 24 hours in the past. Set a future time, or export now with `pipeline export`.")]
+        public static partial void OnceExpired(ILogger logger, string activationId, string slot);
     }
 }

@@ -12,6 +12,12 @@ public sealed class ExportSchedule
     // Bounds the catch-up scan after a very long downtime; only the latest missed slot runs anyway.
     private static readonly TimeSpan MaxLookBack = TimeSpan.FromDays(400);
 
+    /// <summary>
+    /// How late a <c>once</c> slot may still run (downtime, a scheduler that polls hourly). Older, it is
+    /// taken for a mistake (a wrong year) and never runs: a one-off export days late is rarely wanted.
+    /// </summary>
+    public static readonly TimeSpan OnceGrace = TimeSpan.FromHours(24);
+
     private readonly CronExpression? _cron;
     private readonly DateTimeOffset? _once;
 
@@ -37,7 +43,25 @@ public sealed class ExportSchedule
     }
 
     public static ExportSchedule FromOnce(DateTimeOffset at, TimeZoneInfo timeZone) =>
-        new($"once at {at:yyyy-MM-dd HH:mm zzz}", null, at, timeZone, null);
+        new($"once at {FormatSlot(at, timeZone)}", null, at, timeZone, null);
+
+    /// <summary>The moment of a <c>once</c> schedule; null for recurring ones.</summary>
+    public DateTimeOffset? Once => _once;
+
+    /// <summary>True for a <c>once</c> schedule more than <see cref="OnceGrace"/> in the past: it will never run.</summary>
+    public bool IsExpiredOnce(DateTimeOffset now) => _once is { } once && now - once > OnceGrace;
+
+    /// <summary>A slot as people read it: in the schedule's zone, and in UTC when the zone is another one.</summary>
+    public string FormatSlot(DateTimeOffset slot) => FormatSlot(slot, TimeZone);
+
+    private static string FormatSlot(DateTimeOffset slot, TimeZoneInfo zone)
+    {
+        var utc = slot.ToUniversalTime();
+        var utcText = utc.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture) + " UTC";
+        if (zone.BaseUtcOffset == TimeSpan.Zero && !zone.SupportsDaylightSavingTime) return utcText;
+        var local = TimeZoneInfo.ConvertTime(utc, zone);
+        return $"{local.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)} {zone.Id} ({utcText})";
+    }
 
     /// <summary>
     /// The slot to run now, if any: the latest slot at or before <paramref name="now"/> that is later
@@ -47,7 +71,7 @@ public sealed class ExportSchedule
     public DateTimeOffset? DueSlot(DateTimeOffset now, DateTimeOffset? lastScheduledSlot)
     {
         if (_once is { } once)
-            return once <= now && (lastScheduledSlot is null || lastScheduledSlot < once) ? once : null;
+            return once <= now && !IsExpiredOnce(now) && (lastScheduledSlot is null || lastScheduledSlot < once) ? once : null;
 
         var from = now - MaxLookBack;
         var fromInclusive = true;

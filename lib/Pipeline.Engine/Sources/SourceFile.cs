@@ -55,7 +55,10 @@ public static class SourceCatalog
         var format = declared != SourceFormat.Auto ? declared : DetectFormat(path)
             ?? throw new SourceException($"Cannot tell the format of {path} from its name; set \"format\": \"csv\" or \"parquet\" on the source.");
         var gzip = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
-        return new SourceFile(System.IO.Path.GetFullPath(path), new FileInfo(path).Length, format, gzip);
+        var info = new FileInfo(path);
+        // A symlinked snapshot is measured by its target: the link itself is a few bytes.
+        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true } target) info = target;
+        return new SourceFile(System.IO.Path.GetFullPath(path), info.Length, format, gzip);
     }
 
     private static SourceFormat? DetectFormat(string path)

@@ -11,6 +11,8 @@ namespace Pipeline.Local.Secrets;
 public sealed class ChainedSecretStore : ISecretStore
 {
     private readonly ISecretStore[] _stores;
+    // Which store answered each name, so a message about a bad value blames that store, not the chain.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ISecretStore> _answeredBy = new(StringComparer.OrdinalIgnoreCase);
 
     public ChainedSecretStore(params IEnumerable<ISecretStore> stores)
     {
@@ -26,10 +28,17 @@ public sealed class ChainedSecretStore : ISecretStore
     {
         foreach (var store in _stores)
         {
-            if (await store.GetSecretAsync(name, cancellationToken) is { } value) return value;
+            if (await store.GetSecretAsync(name, cancellationToken) is { } value)
+            {
+                _answeredBy[name] = store;
+                return value;
+            }
         }
+        _answeredBy.TryRemove(name, out _);
         return null;
     }
+
+    public string DescribeSource(string name) => _answeredBy.TryGetValue(name, out var store) ? store.DescribeSource(name) : Describe;
 
     public override string ToString() => Describe;
 }

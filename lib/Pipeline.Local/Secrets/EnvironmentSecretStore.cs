@@ -26,6 +26,8 @@ public sealed class EnvironmentSecretStore : ISecretStore
 
     public string Describe => $"environment variables {Prefix}*";
 
+    public string DescribeSource(string name) => $"environment variable {VariableName(name)}";
+
     /// <summary>The variable that holds <paramref name="secretName"/>, e.g. PIPELINE_SECRET_CUSTOMER_A_S3 for "customer-a-s3".</summary>
     public static string VariableName(string secretName)
     {

@@ -81,7 +81,7 @@ public sealed partial class FileSecretStore : ISecretStore
             throw new SecretException($"Secrets file {Path} cannot be read: {e.GetType().Name}. Check that the file exists and that this user may read it.");
         }
         var permissionProblem = CheckPermissions(Path);
-        if (permissionProblem is not null && current?.PermissionProblem is null) Log.ReadableByOthers(_logger, Path, permissionProblem);
+        if (permissionProblem is not null && current?.PermissionProblem is null) Log.ReadableByOthers(_logger, permissionProblem);
         var loaded = new Loaded(info.LastWriteTimeUtc, info.Length, Parse(bytes), permissionProblem);
         _loaded = loaded;
         return loaded;
@@ -158,7 +158,8 @@ public sealed partial class FileSecretStore : ISecretStore
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Warning, "Secrets file {Path} is readable by other users: {Problem}")]
-        public static partial void ReadableByOthers(ILogger logger, string path, string problem);
+        // The problem names the file, the mode and the chmod: the template adds nothing, so nothing is said twice.
+        [LoggerMessage(1, LogLevel.Warning, "{Problem}")]
+        public static partial void ReadableByOthers(ILogger logger, string problem);
     }
 }

@@ -154,7 +154,7 @@ public sealed partial class S3CredentialSource : IS3CredentialSource
         try
         {
             var value = await _secrets.GetSecretAsync(secretName, cancellationToken);
-            key = value is null ? null : AccessKeySecret.Parse(value, secretName, _secrets.Describe);
+            key = value is null ? null : AccessKeySecret.Parse(value, secretName, _secrets.DescribeSource(secretName));
         }
         catch (SecretException e)
         {

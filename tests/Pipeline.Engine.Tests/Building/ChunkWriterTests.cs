@@ -141,8 +141,16 @@ public class ChunkWriterTests
     {
         var e = Assert.Throws<SourceException>(() => ColumnBinding.Create(Columns, Spec(ExportMode.Full, "Email"), File));
 
-        Assert.That(e.Message, Is.EqualTo("/data/profiles.csv: activation \"vip\" field \"Email\" is not a column of this file (did you mean \"email\"?). " +
+        Assert.That(e.Message, Is.EqualTo("/data/profiles.csv: field \"Email\" is not a column of this file (did you mean \"email\"?). " +
                                           "Its columns are: profileId, email, segments, updatedAt, city."));
+    }
+
+    [Test]
+    public void A_misspelt_column_gets_a_did_you_mean_like_validate_gives_for_properties()
+    {
+        var e = Assert.Throws<SourceException>(() => ColumnBinding.Create(Columns, Spec(ExportMode.Full, "emial"), File));
+
+        Assert.That(e.Message, Does.StartWith("/data/profiles.csv: field \"emial\" is not a column of this file (did you mean \"email\"?)."));
     }
 
     [Test]

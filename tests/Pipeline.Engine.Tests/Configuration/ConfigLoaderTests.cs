@@ -558,6 +558,49 @@ public class ConfigLoaderTests
     }
 
     [Test]
+    public void A_file_name_whose_date_format_leaves_the_destination_is_rejected_with_its_path_and_a_fix()
+    {
+        var problem = SingleProblem(Sample(root => Activation(root, 0)["fileName"] = "{runTime:'..'/'..'/yyyy}_{index}"));
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(problem.Path, Is.EqualTo("$.activations[0].fileName"));
+            Assert.That(problem.Message, Does.Contain("renders to \"../../2026_1.csv.gz\"").And.Contain("'..' path segment"));
+            Assert.That(problem.Fix, Is.Not.Empty);
+        }
+    }
+
+    [Test]
+    public void A_cron_expression_missing_a_field_is_explained_in_words_without_control_characters()
+    {
+        var problem = SingleProblem(Sample(root =>
+        {
+            Schedule(root, 0).AsObject().Remove("daily");
+            Schedule(root, 0)["cron"] = "0 2 * *";
+        }));
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(problem.Path, Does.EndWith(".schedule.cron"));
+            Assert.That(problem.Message, Does.Contain("Months: the field is missing"));
+            Assert.That(problem.ToString().Where(char.IsControl), Is.Empty);
+        }
+    }
+
+    [Test]
+    public void A_problem_says_Fix_once_even_when_its_message_or_fix_already_does()
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(new ConfigProblem("$", "Not valid JSON at line 1.", "Fix: add the comma.").ToString(), Is.EqualTo("$: Not valid JSON at line 1. Fix: add the comma."));
+            Assert.That(new ConfigProblem("$.d", "Access denied. Fix: grant s3:PutObject.", "See `pipeline policy d`.").ToString(),
+                Is.EqualTo("$.d: Access denied. Fix: grant s3:PutObject. Also: See `pipeline policy d`."));
+            var json = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("{ \"sources\": ", "/x/pipeline.json"));
+            Assert.That(json!.Message.Split("Fix").Length - 1, Is.EqualTo(1), json.Message);
+        }
+    }
+
+    [Test]
     public void A_prefix_leaving_the_destination_is_rejected()
     {
         var problem = SingleProblem(Sample(root => Activation(root, 0)["prefix"] = "../elsewhere/"));

@@ -46,7 +46,7 @@ public class FileNameTemplateTests
     [Test]
     public void The_default_template_renders_a_flat_name()
     {
-        Assert.That(Render(Engine.Configuration.FileNameDefaults.Template), Is.EqualTo("vip-daily_20261116T0102Z_007.csv.gz"));
+        Assert.That(Render(Engine.Configuration.FileNameDefaults.Template), Is.EqualTo("vip-daily_20261116T010203Z_007.csv.gz"), "the slot spelt as in the manifest name");
     }
 
     [TestCase("{index}", 7, "7")]
@@ -137,12 +137,19 @@ public class FileNameTemplateTests
             Throws.ArgumentException.With.Message.StartsWith("File name template \"../{index}\" must not contain '.' or '..' path segments."));
     }
 
-    [Test]
-    public void Render_refuses_a_name_that_a_date_format_turned_into_a_parent_segment()
+    [TestCase("{runTime:'..'}/{index}", "a '..' path segment")]
+    [TestCase("{runTime:'..'/'..'/yyyy}_{index}", "a '..' path segment")]
+    [TestCase("{runTime:'.'}/{index}", "a '.' path segment")]
+    [TestCase("{runTime:''}/{index}", "an empty path segment")]
+    public void A_date_format_that_renders_an_unsafe_name_is_rejected_when_parsed_not_at_run_time(string template, string what)
     {
-        var template = FileNameTemplate.Parse("{runTime:'..'}/{index}");
+        Assert.That(Error(template), Does.StartWith("renders to ").And.Contain(what).And.Contain("must stay inside its destination"));
+    }
 
-        Assert.That(() => template.Render("a", "s", "r", RunTime, 1, ".csv"), Throws.InvalidOperationException);
+    [Test]
+    public void A_date_format_with_quoted_plain_text_is_accepted()
+    {
+        Assert.That(Render("{runTime:yyyy'-week-'dd}/{index}"), Is.EqualTo("2026-week-16/7.csv.gz"));
     }
 
     [Test]

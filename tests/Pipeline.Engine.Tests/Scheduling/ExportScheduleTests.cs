@@ -210,12 +210,40 @@ public class ExportScheduleTests
         {
             Assert.That(once.DueSlot(at.AddTicks(-1), lastScheduledSlot: null), Is.Null);
             Assert.That(once.DueSlot(at, lastScheduledSlot: null), Is.EqualTo(at));
-            Assert.That(once.DueSlot(at.AddDays(30), lastScheduledSlot: null), Is.EqualTo(at));
-            Assert.That(once.DueSlot(at.AddDays(30), lastScheduledSlot: at), Is.Null);
+            Assert.That(once.DueSlot(at.AddHours(23), lastScheduledSlot: null), Is.EqualTo(at));
+            Assert.That(once.DueSlot(at.AddHours(23), lastScheduledSlot: at), Is.Null);
             Assert.That(once.NextSlot(at.AddTicks(-1)), Is.EqualTo(at));
             Assert.That(once.NextSlot(at), Is.Null);
             Assert.That(once.StartAt, Is.Null);
-            Assert.That(once.Description, Is.EqualTo("once at 2026-12-01 01:00 +00:00"));
+            Assert.That(once.Description, Is.EqualTo("once at 2026-12-01 02:00 Europe/Berlin (2026-12-01 01:00 UTC)"));
+        }
+    }
+
+    [Test]
+    public void A_once_more_than_a_day_in_the_past_never_runs_and_says_so()
+    {
+        var once = ExportSchedule.FromOnce(new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero), TimeZoneInfo.Utc);
+        var now = Utc(12, 4, 2);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(once.DueSlot(now, lastScheduledSlot: null), Is.Null);
+            Assert.That(once.IsExpiredOnce(now), Is.True);
+            Assert.That(once.IsExpiredOnce(new DateTimeOffset(2020, 1, 1, 23, 0, 0, TimeSpan.Zero)), Is.False);
+            Assert.That(DailyAtTwoInBerlin().IsExpiredOnce(now), Is.False);
+        }
+    }
+
+    [Test]
+    public void A_slot_is_shown_in_its_zone_and_in_utc()
+    {
+        var slot = DailyAtTwoInBerlin().NextSlot(Utc(12, 3, 12))!.Value;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(slot, Is.EqualTo(Utc(12, 4, 1)));
+            Assert.That(DailyAtTwoInBerlin().FormatSlot(slot), Is.EqualTo("2026-12-04 02:00 Europe/Berlin (2026-12-04 01:00 UTC)"));
+            Assert.That(ExportSchedule.FromCron("0 2 * * *", TimeZoneInfo.Utc, null).FormatSlot(Utc(12, 4, 2)), Is.EqualTo("2026-12-04 02:00 UTC"));
         }
     }
 

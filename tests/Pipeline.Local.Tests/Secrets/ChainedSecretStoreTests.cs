@@ -34,6 +34,22 @@ public class ChainedSecretStoreTests
     }
 
     [Test]
+    public async Task A_found_secret_is_described_by_the_store_that_held_it_not_the_whole_chain()
+    {
+        ISecretStore chain = new ChainedSecretStore(new EnvironmentSecretStore(n => n == "PIPELINE_SECRET_OUR_KEY" ? "{not json" : null),
+            new Store("secrets file /x/secrets.local.json", new() { ["other"] = "v" }));
+
+        Assert.That(await chain.GetSecretAsync("our-key", CancellationToken.None), Is.EqualTo("{not json"));
+        Assert.That(await chain.GetSecretAsync("other", CancellationToken.None), Is.EqualTo("v"));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(chain.DescribeSource("our-key"), Is.EqualTo("environment variable PIPELINE_SECRET_OUR_KEY"));
+            Assert.That(chain.DescribeSource("other"), Is.EqualTo("secrets file /x/secrets.local.json"));
+            Assert.That(chain.DescribeSource("missing"), Is.EqualTo(chain.Describe));
+        }
+    }
+
+    [Test]
     public async Task A_failing_store_fails_the_lookup_only_when_it_is_reached()
     {
         var chain = new ChainedSecretStore(new Store("env", new() { ["a"] = "env-a" }), new Store("vault", [], fail: true));

@@ -97,6 +97,7 @@ public class FileSecretStoreTests
         Assert.That(store.PermissionProblem, Is.EqualTo($"Secrets file {path} is open to other users (mode 644); run `chmod 600 '{path}'`."));
         Assert.That(logs.Entries, Has.Count.EqualTo(1));
         Assert.That(logs.Entries[0], Does.StartWith("Warning").And.Contain("chmod 600").And.Not.Contain("SECRETVALUE"));
+        Assert.That(logs.Entries[0].Split(path).Length - 1, Is.EqualTo(2), "the path once in the problem and once in the chmod, not a third time");
         Assert.That(FileSecretStore.CheckPermissions(Write("{}")), Is.Null);
     }
 
