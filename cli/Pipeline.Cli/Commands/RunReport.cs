@@ -27,6 +27,8 @@ internal static class RunReport
         Console.WriteLine($"  {CliContext.Count(rows)} rows exported of {CliContext.Count(assembly?.RowsRead ?? 0)} read" +
                           (assembly?.RowsSkipped > 0 ? $", {CliContext.Count(assembly.RowsSkipped)} malformed rows skipped (first: {assembly.FirstSkipped})" : "") +
                           $", {CliContext.Size(bytes)} in {elapsed.TotalSeconds:0.00} s ({CliContext.Count((long)((assembly?.RowsRead ?? 0) / seconds))} rows/s)");
+        if (progress.ChunksReused(run.RunId) is > 0 and var reused)
+            Console.WriteLine($"  resumed: {CliContext.Count(reused)} chunk(s) recorded by an earlier attempt were reused, not rebuilt");
         return ExitCodes.Success;
     }
 }
