@@ -87,6 +87,45 @@ public class LocalPipelineTests
         Assert.That(string.Concat(rows), Is.EqualTo(expected));
     }
 
+    [TestCase(OutputCompression.None)]
+    [TestCase(OutputCompression.Gzip)]
+    public async Task A_split_exports_manifest_lists_exactly_the_files_on_disk_with_their_rows_bytes_and_sha256(OutputCompression compression)
+    {
+        var source = _ws.WriteCsv("profiles.csv", Profiles.Csv(200_000));
+        var run = await RunOnce(_ws.Spec(source, _ws.Output, s => s with
+        {
+            Output = s.Output with { Compression = compression },
+            MaxFileSize = compression == OutputCompression.None ? 2 * ByteSize.MiB : 512 * 1024,
+            Tuning = s.Tuning with { ChunkSize = 128 * 1024 },
+        }));
+
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Succeeded), run.Error);
+        var disk = TestWorkspace.Snapshot(_ws.Output);
+        var manifest = System.Text.Json.JsonSerializer.Deserialize<RunManifest>(disk[run.ManifestKey!], Pipeline.Engine.EngineJson.Options)!;
+        Assert.That(manifest.Files, Has.Count.GreaterThanOrEqualTo(3), "the test needs a split export");
+        // Nothing is published that the manifest doesn't list, and nothing it lists is missing.
+        Assert.That(disk.Keys, Is.EquivalentTo(manifest.Files.Select(f => f.Key).Append(run.ManifestKey!)));
+        Assert.That(manifest.Files.Select(f => f.Key), Is.EqualTo(Enumerable.Range(1, manifest.Files.Count).Select(i => $"test_{i:D3}{(compression == OutputCompression.Gzip ? ".csv.gz" : ".csv")}")));
+        var rowStart = new System.Text.RegularExpressions.Regex("(?m)^p[0-9]{7},");
+        var ids = new List<string>();
+        foreach (var file in manifest.Files)
+        {
+            var bytes = disk[file.Key];
+            Assert.That(file.Bytes, Is.EqualTo(bytes.Length), file.Key);
+            Assert.That(file.Sha256, Is.EqualTo(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))), file.Key);
+            var text = compression == OutputCompression.Gzip ? TestWorkspace.Gunzip(bytes) : System.Text.Encoding.UTF8.GetString(bytes);
+            Assert.That(text, Does.StartWith("id,email,name\n"), file.Key);
+            var rows = rowStart.Matches(text).Select(m => m.Value).ToList();
+            Assert.That(file.Rows, Is.EqualTo(rows.Count), file.Key);
+            ids.AddRange(rows);
+        }
+        Assert.That(ids, Is.EqualTo(Enumerable.Range(0, 200_000).Where(Profiles.IsMember).Select(i => $"p{i:D7},")), "every member once, in source order");
+        Assert.That(manifest.Totals.Files, Is.EqualTo(manifest.Files.Count));
+        Assert.That(manifest.Totals.Rows, Is.EqualTo(ids.Count));
+        Assert.That(manifest.Totals.Bytes, Is.EqualTo(manifest.Files.Sum(f => (long)disk[f.Key].Length)));
+        Assert.That(manifest.Totals.RowsRead, Is.EqualTo(200_000));
+    }
+
     [Test]
     public async Task Incremental_exports_only_rows_updated_since_the_last_successful_run()
     {
