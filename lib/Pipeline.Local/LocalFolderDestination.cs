@@ -137,7 +137,8 @@ public sealed class LocalFolderDestination : IExportDestination
 
     public Task AbortFileAsync(string key, string uploadId, CancellationToken cancellationToken)
     {
-        File.Delete(TempPath(uploadId));
+        try { File.Delete(TempPath(uploadId)); }
+        catch (DirectoryNotFoundException) { } // no upload is in progress at all: nothing to abort
         RemoveEmptyIncompleteFolder();
         return Task.CompletedTask;
     }

@@ -98,6 +98,23 @@ public partial class LocalPipelineCrashTests
         Assert.That(RowStart().Matches(ids).Select(m => m.Value), Is.EqualTo(Enumerable.Range(0, ProfileCount).Where(Profiles.IsMember).Select(i => $"p{i:D7},")));
     }
 
+    [Test]
+    public async Task A_run_that_fails_after_a_crash_between_starting_files_and_recording_them_leaves_no_partial_files()
+    {
+        var source = _ws.WriteCsv("profiles.csv", Profiles.Csv(ProfileCount));
+        var activation = TestWorkspace.Activation(Spec(source, _ws.Output));
+        var (run, _) = await CrashAsync(activation, new Crash("destination", nameof(IExportDestination.StartFileAsync), 2));
+        var incomplete = Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder);
+        Assert.That(Directory.GetFiles(incomplete), Has.Length.EqualTo(2), "two files started, none recorded");
+
+        var restarted = await _ws.OpenPipelineAsync();
+        await restarted.Stages.FailRunAsync(run.RunId, "given up by the operator", CancellationToken.None);
+
+        Assert.That((await restarted.Store.GetRunAsync(run.RunId, CancellationToken.None))!.Status, Is.EqualTo(RunStatus.Failed));
+        Assert.That(TestWorkspace.Snapshot(_ws.Output), Is.Empty, "nothing published, no partial file left for consumers to find");
+        Assert.That(Directory.Exists(incomplete), Is.False);
+    }
+
     [GeneratedRegex("(?m)^p[0-9]{7},")]
     private static partial Regex RowStart();
 
