@@ -66,6 +66,7 @@ public sealed class CamelCaseEnumConverter : JsonConverterFactory
 [JsonSerializable(typeof(ExportSpec))]
 [JsonSerializable(typeof(ExportPlan))]
 [JsonSerializable(typeof(AssemblyPlan))]
+[JsonSerializable(typeof(FileStartIntent))]
 [JsonSerializable(typeof(ChunkRecord))]
 [JsonSerializable(typeof(PartRecord))]
 [JsonSerializable(typeof(RunManifest))]

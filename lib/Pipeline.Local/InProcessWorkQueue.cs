@@ -59,11 +59,22 @@ public sealed class InProcessWorkQueue : IWorkQueue
                         Interlocked.Increment(ref _outstanding);
                         _channel.Writer.TryWrite((item.Message, item.Attempt + 1));
                     }
-                    else await poison(item.Message, e);
+                    else
+                    {
+                        // The message is done either way; a poison handler that throws must not leave it counted (DrainAsync would wait forever).
+                        try { await poison(item.Message, e); }
+                        finally { Settle(); }
+                        continue;
+                    }
                 }
-                if (Interlocked.Decrement(ref _outstanding) == 0) _idle.TrySetResult();
+                Settle();
             }
         }, stop.Token)).ToList();
+
+        void Settle()
+        {
+            if (Interlocked.Decrement(ref _outstanding) == 0) _idle.TrySetResult();
+        }
 
         var finished = await Task.WhenAny(_idle.Task, Task.WhenAll(workers));
         await stop.CancelAsync();

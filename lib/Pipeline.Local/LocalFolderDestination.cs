@@ -19,9 +19,13 @@ public sealed class LocalFolderDestination : IExportDestination
 
     public string Describe(string key) => Path.Combine(_root, key);
 
-    public Task<string> StartFileAsync(string key, long length, ObjectProperties properties, CancellationToken cancellationToken)
+    /// <summary>Starts a file outside any run (its upload id is random).</summary>
+    public Task<string> StartFileAsync(string key, long length, ObjectProperties properties, CancellationToken cancellationToken) =>
+        StartFileAsync(Guid.NewGuid().ToString("N"), key, length, properties, cancellationToken);
+
+    public Task<string> StartFileAsync(string runId, string key, long length, ObjectProperties properties, CancellationToken cancellationToken)
     {
-        var uploadId = Guid.NewGuid().ToString("N");
+        var uploadId = UploadIdFor(runId, key);
         Guard(() =>
         {
             // Another run may remove the (empty) folder between these two lines; try again then.
@@ -30,13 +34,27 @@ public sealed class LocalFolderDestination : IExportDestination
                 try
                 {
                     Directory.CreateDirectory(Path.Combine(_root, IncompleteFolder));
-                    using var _ = new FileStream(TempPath(uploadId), FileMode.CreateNew, FileAccess.Write);
+                    // Never truncated: a restart or a racing attempt of the same run reuses the file, and parts land at their offsets.
+                    using var _ = new FileStream(TempPath(uploadId), FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite);
                     return;
                 }
                 catch (DirectoryNotFoundException) when (attempt < 3) { }
             }
         }, key);
         return Task.FromResult(uploadId);
+    }
+
+    /// <summary>
+    /// The upload id (and partial file name) of a run's file: a hash of run id and key, so an attempt that starts the
+    /// file again after a crash finds the same upload, and a failed run's leftovers can be found without a record.
+    /// </summary>
+    public static string UploadIdFor(string runId, string key) =>
+        Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(runId + "\n" + key)))[..32];
+
+    public Task AbortUnrecordedAsync(string runId, string key, string? keepUploadId, CancellationToken cancellationToken)
+    {
+        var uploadId = UploadIdFor(runId, key);
+        return uploadId == keepUploadId ? Task.CompletedTask : AbortFileAsync(key, uploadId, cancellationToken);
     }
 
     /// <summary>A part already in memory goes through the same block copy as a streamed one.</summary>
@@ -123,8 +141,18 @@ public sealed class LocalFolderDestination : IExportDestination
 
     public Task AbortFileAsync(string key, string uploadId, CancellationToken cancellationToken)
     {
-        File.Delete(TempPath(uploadId));
+        try { File.Delete(TempPath(uploadId)); }
+        catch (DirectoryNotFoundException) { } // no upload is in progress at all: nothing to abort
+        RemoveEmptyIncompleteFolder();
         return Task.CompletedTask;
+    }
+
+    /// <summary>Consumers listing the folder should find no ".incomplete" folder once no upload is in progress.</summary>
+    private void RemoveEmptyIncompleteFolder()
+    {
+        try { Directory.Delete(Path.Combine(_root, IncompleteFolder)); }
+        catch (IOException) { } // not empty (another upload is in progress) or already gone
+        catch (UnauthorizedAccessException) { }
     }
 
     public async Task PutObjectAsync(string key, ReadOnlyMemory<byte> content, ObjectProperties properties, CancellationToken cancellationToken)
@@ -143,9 +171,7 @@ public sealed class LocalFolderDestination : IExportDestination
             File.Move(temp, final, overwrite: true);
         }, key, temp);
         // The manifest is the run's last write: leave no empty ".incomplete" folder behind.
-        try { Directory.Delete(Path.Combine(_root, IncompleteFolder)); }
-        catch (IOException) { } // not empty: another upload is in progress
-        catch (UnauthorizedAccessException) { }
+        RemoveEmptyIncompleteFolder();
     }
 
     public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) => Task.FromResult(File.Exists(FinalPath(key)));

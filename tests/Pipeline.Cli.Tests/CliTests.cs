@@ -178,13 +178,19 @@ public class CliTests
         using (var victim = Process.Start(CliProcess.StartInfo(_dir, "run", "--config", "a/pipeline.json", "--once"))!)
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-            while (!victim.HasExited && !(Directory.Exists(staging) && Directory.EnumerateFiles(staging, "*.part", SearchOption.AllDirectories).Skip(3).Any()))
+            while (!victim.HasExited && !(Directory.Exists(staging) && Directory.EnumerateFiles(staging, "*.part", SearchOption.AllDirectories).Skip(7).Any()))
                 await Task.Delay(10, timeout.Token); // polling for a condition, not waiting for time
+            Assert.That(victim.HasExited, Is.False, "the run finished before it could be killed: the test proved nothing");
             victim.Kill(entireProcessTree: true);
             await victim.WaitForExitAsync(timeout.Token);
         }
         var resumed = await CliProcess.RunAsync(_dir, "run", "--config", "a/pipeline.json", "--once");
         Assert.That(resumed.ExitCode, Is.Zero, resumed.ToString());
+        // The killed run had recorded some chunks: the resumed one must read past them, not build them again.
+        var reused = System.Text.RegularExpressions.Regex.Match(resumed.Stdout, @"resumed: ([\d,]+) chunk\(s\) recorded by an earlier attempt were reused");
+        Assert.That(reused.Success, Is.True, resumed.ToString());
+        Assert.That(int.Parse(reused.Groups[1].Value, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThan(0));
+        Assert.That(clean.Stdout, Does.Not.Contain("resumed:"), "a run that starts afresh reuses nothing");
 
         static SortedDictionary<string, string> Hashes(string root) => new(
             Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)

@@ -50,6 +50,10 @@ public class NativeAotTests
         return reader.ReadToEnd();
     }
 
+    private Pipeline.Engine.Manifests.RunManifest Manifest(string folder) =>
+        System.Text.Json.JsonSerializer.Deserialize<Pipeline.Engine.Manifests.RunManifest>(
+            File.ReadAllBytes(Directory.GetFiles(Path.Combine(_dir, folder), "*.manifest.json").Single()), Pipeline.Engine.EngineJson.Options)!;
+
     [Test]
     public async Task The_native_build_exports_csv_and_parquet_exactly_like_the_jit_build()
     {
@@ -66,8 +70,17 @@ public class NativeAotTests
             var nativeText = Unzipped(Path.Combine(_dir, "native-" + name, "s1_01.csv.gz"));
             Assert.That(nativeText, Is.EqualTo(Unzipped(Path.Combine(_dir, "jit-" + name, "s1_01.csv.gz"))), name);
             Assert.That(nativeText.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.GreaterThan(1000));
-            var manifest = Directory.GetFiles(Path.Combine(_dir, "native-" + name), "*.manifest.json").Single();
-            Assert.That(File.ReadAllText(manifest), Does.Contain("\"status\"").Or.Contain("\"totals\""));
+            var nativeManifest = Manifest("native-" + name);
+            var jitManifest = Manifest("jit-" + name);
+            // Run ids and times differ; what was delivered must not.
+            Assert.That(nativeManifest.Files, Is.EqualTo(jitManifest.Files), name);
+            Assert.That(nativeManifest.Totals, Is.EqualTo(jitManifest.Totals), name);
+            Assert.That(nativeManifest.Schema, Is.EqualTo(jitManifest.Schema), name);
+            Assert.That(nativeManifest.Format, Is.EqualTo(jitManifest.Format), name);
+            Assert.That(nativeManifest.Totals.Rows, Is.GreaterThan(1000));
+            var file = nativeManifest.Files.Single();
+            Assert.That(file.Key, Is.EqualTo("s1_01.csv.gz"));
+            Assert.That(file.Sha256, Is.EqualTo(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(_dir, "native-" + name, file.Key))))));
         }
     }
 

@@ -27,8 +27,50 @@ public class LocalFolderDestinationTests
         Assert.That(again, Is.EqualTo(second));
         await destination.CompleteFileAsync("a/b.csv", upload, [first, second], 6, CancellationToken.None);
         Assert.That(await File.ReadAllTextAsync(Path.Combine(_ws.Output, "a", "b.csv")), Is.EqualTo("abcdef"));
-        // Completing again (a redelivered message) is harmless.
+        // Completing again (a redelivered message) is harmless: same file, nothing left behind.
         await destination.CompleteFileAsync("a/b.csv", upload, [first, second], 6, CancellationToken.None);
+        Assert.That(await File.ReadAllTextAsync(Path.Combine(_ws.Output, "a", "b.csv")), Is.EqualTo("abcdef"));
+        Assert.That(TestWorkspace.Snapshot(_ws.Output).Keys, Is.EqualTo(new[] { Path.Combine("a", "b.csv") }));
+        // Completing with a different length is not mistaken for the earlier completion.
+        Assert.That(async () => await destination.CompleteFileAsync("a/b.csv", upload, [first], 3, CancellationToken.None),
+            Throws.InstanceOf<DestinationException>().With.Message.Contains("is gone"));
+    }
+
+    [Test]
+    public async Task Starting_a_runs_file_again_reuses_its_upload_and_keeps_the_parts_already_written()
+    {
+        var destination = new LocalFolderDestination(_ws.Output);
+        var upload = await destination.StartFileAsync("run-1", "a.csv", 6, Csv, CancellationToken.None);
+        var first = await destination.UploadPartAsync("a.csv", upload, 1, 0, "abc"u8.ToArray(), CancellationToken.None);
+        // A restart before the upload id was recorded starts the file again (and another process may too).
+        var again = await new LocalFolderDestination(_ws.Output).StartFileAsync("run-1", "a.csv", 6, Csv, CancellationToken.None);
+        var other = await destination.StartFileAsync("run-2", "a.csv", 6, Csv, CancellationToken.None);
+
+        Assert.That(again, Is.EqualTo(upload));
+        Assert.That(other, Is.Not.EqualTo(upload), "another run's upload of the same key is its own");
+        Assert.That(Directory.GetFiles(Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder)).Select(Path.GetFileName),
+            Is.EquivalentTo(new[] { upload + ".partial", other + ".partial" }));
+        var second = await destination.UploadPartAsync("a.csv", again, 2, 3, "def"u8.ToArray(), CancellationToken.None);
+        await destination.CompleteFileAsync("a.csv", again, [first, second], 6, CancellationToken.None);
+        Assert.That(await File.ReadAllTextAsync(Path.Combine(_ws.Output, "a.csv")), Is.EqualTo("abcdef"), "part 1 survived the second start");
+    }
+
+    [Test]
+    public async Task Unrecorded_uploads_of_a_run_are_aborted_except_the_recorded_one_and_the_folder_goes_with_the_last()
+    {
+        var destination = new LocalFolderDestination(_ws.Output);
+        var kept = await destination.StartFileAsync("run-1", "a.csv", 3, Csv, CancellationToken.None);
+        await destination.StartFileAsync("run-1", "b.csv", 3, Csv, CancellationToken.None);
+        var incomplete = Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder);
+
+        await destination.AbortUnrecordedAsync("run-1", "a.csv", kept, CancellationToken.None);
+        await destination.AbortUnrecordedAsync("run-1", "b.csv", kept, CancellationToken.None);
+        Assert.That(Directory.GetFiles(incomplete).Select(Path.GetFileName), Is.EqualTo(new[] { kept + ".partial" }));
+
+        await destination.AbortUnrecordedAsync("run-1", "a.csv", null, CancellationToken.None);
+        Assert.That(Directory.Exists(incomplete), Is.False, "consumers listing the folder find no empty .incomplete/");
+        // Nothing left to abort is not an error.
+        await destination.AbortUnrecordedAsync("run-1", "a.csv", null, CancellationToken.None);
     }
 
     [Test]

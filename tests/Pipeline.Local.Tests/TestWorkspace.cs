@@ -58,17 +58,16 @@ internal sealed class TestWorkspace : IDisposable
     public static SegmentActivation Activation(ExportSpec spec, string cron = "0 2 * * *", DateTimeOffset? startAt = null) =>
         new(spec.ActivationId, true, spec, ExportSchedule.FromCron(cron, TimeZoneInfo.Utc, startAt ?? new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero)));
 
-    /// <summary>Every file under the output folder (except in-progress uploads) with its bytes, by relative path.</summary>
+    /// <summary>
+    /// Every file under the output folder with its bytes, by relative path: what a consumer listing the folder finds,
+    /// leftover uploads under ".incomplete/" included, so a test comparing snapshots also catches litter.
+    /// </summary>
     public static SortedDictionary<string, byte[]> Snapshot(string folder)
     {
         var files = new SortedDictionary<string, byte[]>(StringComparer.Ordinal);
         if (!Directory.Exists(folder)) return files;
-        foreach (var f in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
-        {
-            var rel = Path.GetRelativePath(folder, f);
-            if (rel.StartsWith(LocalFolderDestination.IncompleteFolder, StringComparison.Ordinal)) continue;
-            files[rel] = File.ReadAllBytes(f);
-        }
+        foreach (var f in Directory.EnumerateFiles(folder, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+            files[Path.GetRelativePath(folder, f)] = File.ReadAllBytes(f);
         return files;
     }
 

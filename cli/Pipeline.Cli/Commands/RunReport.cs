@@ -48,6 +48,8 @@ internal static class RunReport
                           $", {CliContext.Size(bytes)} in {elapsed.TotalSeconds:0.00} s ({CliContext.Count((long)((assembly?.RowsRead ?? 0) / seconds))} rows/s)");
         if (Engine.Manifests.RunManifest.EmptyAudienceWarning(run.Spec, rows, assembly?.RowsRead ?? 0) is { } empty)
             Console.Error.WriteLine($"warning: {run.ActivationId}: {empty}");
+        if (progress.ChunksReused(run.RunId) is > 0 and var reused)
+            Console.WriteLine($"  resumed: {CliContext.Count(reused)} chunk(s) recorded by an earlier attempt were reused, not rebuilt");
         return ExitCodes.Success;
     }
 

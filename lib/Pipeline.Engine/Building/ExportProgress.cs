@@ -20,6 +20,13 @@ public sealed class ExportProgress
         Interlocked.Increment(ref _chunks);
     }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _reused = new(StringComparer.Ordinal);
+
+    /// <summary>Chunks of <paramref name="runId"/> an earlier attempt recorded, read past instead of rebuilt (a resumed run).</summary>
+    public long ChunksReused(string runId) => _reused.TryGetValue(runId, out var n) ? n : 0;
+
+    public void ChunkReused(string runId) => _reused.AddOrUpdate(runId, 1, (_, n) => n + 1);
+
     public void PartDelivered(long bytes)
     {
         Interlocked.Add(ref _bytesDelivered, bytes);

@@ -60,7 +60,13 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
         {
             try
             {
-                await foreach (var chunk in reader.ReadChunksAsync(seq => { chunkCount = seq + 1; return built.Contains(seq); }, failed.Token))
+                await foreach (var chunk in reader.ReadChunksAsync(seq =>
+                {
+                    chunkCount = seq + 1;
+                    if (!built.Contains(seq)) return false;
+                    progress.ChunkReused(run.RunId);
+                    return true;
+                }, failed.Token))
                 {
                     try { await channel.Writer.WriteAsync(chunk, failed.Token); }
                     catch { chunk.Dispose(); throw; }

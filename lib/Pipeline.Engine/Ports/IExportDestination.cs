@@ -22,6 +22,21 @@ public interface IExportDestination
     /// <summary>Starts a file of <paramref name="length"/> bytes; returns the upload id to record (small files may be sent in one request).</summary>
     Task<string> StartFileAsync(string key, long length, ObjectProperties properties, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Starts run <paramref name="runId"/>'s file. A destination that names its own uploads derives the name from run and
+    /// key, so starting the same file again (a restart before the id was recorded) reuses the upload instead of leaving
+    /// one behind; by default the destination assigns the id, as S3 does.
+    /// </summary>
+    Task<string> StartFileAsync(string runId, string key, long length, ObjectProperties properties, CancellationToken cancellationToken) =>
+        StartFileAsync(key, length, properties, cancellationToken);
+
+    /// <summary>
+    /// Aborts the uploads of <paramref name="key"/> that run <paramref name="runId"/> may have started but never recorded:
+    /// every one except <paramref name="keepUploadId"/> (all of them when null). A destination that cannot list its
+    /// uploads leaves them to the stale-upload sweep.
+    /// </summary>
+    Task AbortUnrecordedAsync(string runId, string key, string? keepUploadId, CancellationToken cancellationToken);
+
     Task<PartReceipt> UploadPartAsync(string key, string uploadId, int partNumber, long offset, ReadOnlyMemory<byte> content, CancellationToken cancellationToken);
 
     /// <summary>

@@ -97,6 +97,19 @@ public sealed partial class ExportStages
                 }
             }
         }
+        else if (await _store.GetDocumentAsync<FileStartIntent>(run.ProgressId, Documents.FileStarts, cancellationToken) is { } intent)
+        {
+            // It died between starting uploads and recording them: nothing records their ids, so find them by key.
+            var destination = _destinations.Open(run.Spec.Destination);
+            foreach (var key in intent.Keys)
+            {
+                try { await destination.AbortUnrecordedAsync(run.ProgressId, key, null, cancellationToken); }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    Log.AbortFailed(_logger, runId, key, e.Message);
+                }
+            }
+        }
         await _staging.DeletePrefixAsync(StagingKeys.RunPrefix(run.ProgressId), cancellationToken);
     }
 
@@ -252,6 +265,13 @@ public sealed partial class ExportStages
         var template = FileNameTemplate.Parse(spec.FileName);
         var destination = _destinations.Open(spec.Destination);
         var properties = new ObjectProperties(spec.Output.ContentType, spec.Output.Compression == OutputCompression.Gzip ? "gzip" : null);
+        var keys = Enumerable.Range(1, groups.Count)
+            .Select(i => spec.Destination.Prefix + template.Render(run.ActivationId, spec.SegmentId, run.RunId, run.Slot, i, spec.Output.Extension))
+            .ToList();
+        // Say which files are about to start before starting any: a crash before the assembly is recorded then
+        // leaves uploads the next attempt knows to look for.
+        var attempt = new FileStartIntent(Guid.NewGuid().ToString("N"), keys);
+        var intent = await _store.SetOnceAsync(run.ProgressId, Documents.FileStarts, attempt, cancellationToken);
         var files = new List<FilePlan>();
         for (var i = 0; i < groups.Count; i++)
         {
@@ -259,19 +279,26 @@ public sealed partial class ExportStages
             if (header.Length > 0) segments.Add(new FileSegment(headerKey, header.Length));
             segments.AddRange(groups[i].Select(c => new FileSegment(c.StagingKey!, c.Bytes)));
             var length = segments.Sum(s => s.Length);
-            var key = spec.Destination.Prefix + template.Render(run.ActivationId, spec.SegmentId, run.RunId, run.Slot, i + 1, spec.Output.Extension);
             var sha = await HashAsync(segments, cancellationToken);
             var partSize = ChoosePartSize(length, spec.Tuning.PartSize);
             var partCount = (int)Math.Max(1, (length + partSize - 1) / partSize);
-            var uploadId = await destination.StartFileAsync(key, length, properties, cancellationToken);
-            files.Add(new FilePlan(i + 1, key, uploadId, length, groups[i].Sum(c => c.RowsWritten), sha, segments, partSize, partCount));
+            var uploadId = await destination.StartFileAsync(run.ProgressId, keys[i], length, properties, cancellationToken);
+            files.Add(new FilePlan(i + 1, keys[i], uploadId, length, groups[i].Sum(c => c.RowsWritten), sha, segments, partSize, partCount));
         }
         var proposed = new AssemblyPlan(files, chunks.Sum(c => c.RowsRead), chunks.Sum(c => c.RowsSkipped), firstSkipped, chunks.Sum(c => Math.Max(c.RowsSkipped, c.LinesSkipped)));
         var stored = await _store.SetOnceAsync(run.ProgressId, Documents.Assembly, proposed, cancellationToken);
         if (!stored.Files.Select(f => f.UploadId).SequenceEqual(files.Select(f => f.UploadId)))
         {
             // Another attempt recorded its uploads first; ours must not linger at the destination.
-            foreach (var f in files) await destination.AbortFileAsync(f.Key, f.UploadId, cancellationToken);
+            foreach (var f in files.Where(f => stored.Files.All(s => s.UploadId != f.UploadId)))
+                await destination.AbortFileAsync(f.Key, f.UploadId, cancellationToken);
+        }
+        if (intent.AttemptId != attempt.AttemptId)
+        {
+            // An earlier attempt got as far as starting uploads; whatever it started and never recorded goes now, not in 7 days.
+            Log.AbortingUnrecorded(_logger, run.RunId, intent.Keys.Count);
+            foreach (var key in intent.Keys.Union(stored.Files.Select(f => f.Key)))
+                await destination.AbortUnrecordedAsync(run.ProgressId, key, stored.Files.FirstOrDefault(f => f.Key == key)?.UploadId, cancellationToken);
         }
         Log.Assembled(_logger, run.RunId, stored.Files.Count, stored.Files.Sum(f => f.PartCount), stored.Files.Sum(f => f.Length));
         return stored;
@@ -399,6 +426,7 @@ public sealed partial class ExportStages
     {
         public const string Plan = "plan";
         public const string Assembly = "assembly";
+        public const string FileStarts = "file-starts";
     }
 
     private static partial class Log
@@ -426,5 +454,8 @@ public sealed partial class ExportStages
 
         [LoggerMessage(8, LogLevel.Warning, "Run {RunId} is at {Status} but its messages were never sent: sending them now")]
         public static partial void HandOffResent(ILogger logger, string runId, string status);
+
+        [LoggerMessage(9, LogLevel.Information, "Run {RunId}: an earlier attempt started {Files} file(s) before recording them; aborting its unrecorded uploads")]
+        public static partial void AbortingUnrecorded(ILogger logger, string runId, int files);
     }
 }

@@ -11,6 +11,12 @@ public sealed record SlicePlan(int Index, string Path, long Length, SourceFormat
 /// <summary>A built chunk: its rows are in staging under <see cref="StagingKey"/> (none when it kept no rows).</summary>
 public sealed record ChunkRecord(int Slice, int Seq, long RowsRead, long RowsWritten, long RowsSkipped, string? FirstSkipped, long Bytes, string? StagingKey, long LinesSkipped = 0);
 
+/// <summary>
+/// Recorded before AssembleFiles starts any upload: the keys it is about to start. An attempt that finds another
+/// attempt's intent knows uploads may exist that no assembly records, and aborts them once its own are recorded.
+/// </summary>
+public sealed record FileStartIntent(string AttemptId, IReadOnlyList<string> Keys);
+
 /// <summary>The delivered files, fixed once by AssembleFiles, upload ids included, so retries continue the same uploads.</summary>
 public sealed record AssemblyPlan(IReadOnlyList<FilePlan> Files, long RowsRead, long RowsSkipped, string? FirstSkipped, long LinesSkipped = 0);
 

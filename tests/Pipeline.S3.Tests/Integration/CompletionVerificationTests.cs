@@ -11,6 +11,7 @@ using Pipeline.Engine.Scheduling;
 using Pipeline.Local;
 using Pipeline.S3.Delivery;
 using Pipeline.S3.Tests.Infrastructure;
+using Pipeline.TestKit.Emulators;
 using static Pipeline.S3.Tests.Infrastructure.S3TestKit;
 
 namespace Pipeline.S3.Tests.Integration;
