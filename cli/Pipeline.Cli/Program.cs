@@ -7,6 +7,7 @@ var root = new RootCommand("pipeline: scheduled exports of segment members to fi
     SampleCommand.Create(),
     ExportCommand.Create(),
     RunCommand.Create(),
+    RetryCommand.Create(),
     PlanCommand.Create(),
     ValidateCommand.Create(),
     PolicyCommand.Create(),

@@ -101,6 +101,10 @@ public sealed class LocalFolderDestination : IExportDestination
             using (var handle = File.OpenHandle(temp, FileMode.Open, FileAccess.ReadWrite)) RandomAccess.FlushToDisk(handle);
             File.Move(temp, final, overwrite: true);
         }, key);
+        // What consumers see must be what was verified, as on S3 (a second writer could have touched the file).
+        var delivered = new FileInfo(final).Length;
+        if (delivered != length)
+            throw new DestinationException($"{final} holds {delivered} bytes after completion, expected {length}: something else writes to this folder. No manifest lists it; delete it and run the export again.");
     }
 
     /// <summary>Like S3's completion check: every part's bytes must still match the checksum recorded when it arrived.</summary>

@@ -17,7 +17,8 @@ public sealed class SqliteRunStore : IRunStore
         CREATE TABLE IF NOT EXISTS schedules (activation_id TEXT PRIMARY KEY, last_slot TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS runs (
             run_id TEXT PRIMARY KEY, activation_id TEXT NOT NULL, slot TEXT NOT NULL, status TEXT NOT NULL,
-            body TEXT NOT NULL, error TEXT, completed_at TEXT, manifest_key TEXT, created_at TEXT NOT NULL);
+            body TEXT NOT NULL, error TEXT, completed_at TEXT, manifest_key TEXT, created_at TEXT NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1, progress_at TEXT, handed_off INTEGER NOT NULL DEFAULT 0);
         CREATE INDEX IF NOT EXISTS runs_by_activation ON runs (activation_id, slot);
         CREATE TABLE IF NOT EXISTS documents (run_id TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run_id, name));
         CREATE TABLE IF NOT EXISTS chunks (run_id TEXT NOT NULL, slice INTEGER NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run_id, slice, seq));
@@ -49,12 +50,25 @@ public sealed class SqliteRunStore : IRunStore
         {
             await using var c = await store.OpenAsync(cancellationToken);
             await ExecuteAsync(c, null, Schema, cancellationToken);
+            await MigrateAsync(c, cancellationToken);
         }
         catch (SqliteException e)
         {
             throw new IOException($"Cannot open the state database {full}: {e.Message}", e);
         }
         return store;
+    }
+
+    /// <summary>State files written before runs had attempts get the new columns (existing runs are attempt 1).</summary>
+    private static async Task MigrateAsync(SqliteConnection c, CancellationToken cancellationToken)
+    {
+        var columns = new HashSet<string>(StringComparer.Ordinal);
+        await using (var cmd = Command(c, null, "SELECT name FROM pragma_table_info('runs')"))
+        await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
+            while (await r.ReadAsync(cancellationToken)) columns.Add(r.GetString(0));
+        if (!columns.Contains("attempt")) await ExecuteAsync(c, null, "ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1", cancellationToken);
+        if (!columns.Contains("progress_at")) await ExecuteAsync(c, null, "ALTER TABLE runs ADD COLUMN progress_at TEXT", cancellationToken);
+        if (!columns.Contains("handed_off")) await ExecuteAsync(c, null, "ALTER TABLE runs ADD COLUMN handed_off INTEGER NOT NULL DEFAULT 0", cancellationToken);
     }
 
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
@@ -113,11 +127,12 @@ public sealed class SqliteRunStore : IRunStore
 
     private static async Task InsertRunAsync(SqliteConnection c, SqliteTransaction? t, ExportRun run, CancellationToken cancellationToken) =>
         await ExecuteAsync(c, t, """
-            INSERT OR IGNORE INTO runs (run_id, activation_id, slot, status, body, created_at)
-            VALUES ($id, $a, $slot, $status, $body, $created)
+            INSERT OR IGNORE INTO runs (run_id, activation_id, slot, status, body, created_at, attempt, progress_at, handed_off)
+            VALUES ($id, $a, $slot, $status, $body, $created, $attempt, $progress, 0)
             """, cancellationToken,
             ("$id", run.RunId), ("$a", run.ActivationId), ("$slot", Stamp(run.Slot)), ("$status", run.Status.ToString()),
-            ("$body", EngineJson.Serialize(run)), ("$created", Stamp(run.CreatedAt)));
+            ("$body", EngineJson.Serialize(run)), ("$created", Stamp(run.CreatedAt)), ("$attempt", run.Attempt),
+            ("$progress", Stamp(run.LastProgressAt ?? run.CreatedAt)));
 
     public async Task<ExportRun> CreateRunIfAbsentAsync(ExportRun run, CancellationToken cancellationToken)
     {
@@ -125,7 +140,7 @@ public sealed class SqliteRunStore : IRunStore
         return (await GetRunAsync(run.RunId, cancellationToken))!;
     }
 
-    private const string RunColumns = "body, status, error, completed_at, manifest_key";
+    private const string RunColumns = "body, status, error, completed_at, manifest_key, attempt, progress_at, handed_off";
 
     private static ExportRun ReadRun(SqliteDataReader r) => EngineJson.Deserialize<ExportRun>(r.GetString(0)) with
     {
@@ -133,6 +148,9 @@ public sealed class SqliteRunStore : IRunStore
         Error = r.IsDBNull(2) ? null : r.GetString(2),
         CompletedAt = r.IsDBNull(3) ? null : ParseStamp(r.GetString(3)),
         ManifestKey = r.IsDBNull(4) ? null : r.GetString(4),
+        Attempt = r.GetInt32(5),
+        LastProgressAt = r.IsDBNull(6) ? null : ParseStamp(r.GetString(6)),
+        HandedOff = r.GetInt32(7) != 0,
     };
 
     private async Task<List<ExportRun>> QueryRunsAsync(string where, CancellationToken cancellationToken, params (string, object?)[] args)
@@ -154,21 +172,38 @@ public sealed class SqliteRunStore : IRunStore
     public async Task<IReadOnlyList<ExportRun>> ListRunsAsync(string activationId, int limit, CancellationToken cancellationToken) =>
         await QueryRunsAsync("WHERE activation_id = $a ORDER BY slot DESC LIMIT $n", cancellationToken, ("$a", activationId), ("$n", limit));
 
-    public async Task<bool> TryTransitionAsync(string runId, RunStatus from, RunStatus to, CancellationToken cancellationToken)
+    public async Task<bool> TryTransitionAsync(string runId, int attempt, RunStatus from, RunStatus to, DateTimeOffset at, CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
-        return await ExecuteAsync(c, null, "UPDATE runs SET status = $to WHERE run_id = $id AND status = $from", cancellationToken,
-            ("$id", runId), ("$from", from.ToString()), ("$to", to.ToString())) == 1;
+        return await ExecuteAsync(c, null, """
+            UPDATE runs SET status = $to, progress_at = $at, handed_off = 0
+            WHERE run_id = $id AND attempt = $n AND status = $from
+            """, cancellationToken,
+            ("$id", runId), ("$n", attempt), ("$from", from.ToString()), ("$to", to.ToString()), ("$at", Stamp(at))) == 1;
     }
 
-    public async Task MarkSucceededAsync(string runId, string manifestKey, DateTimeOffset completedAt, CancellationToken cancellationToken)
+    public async Task MarkHandedOffAsync(string runId, int attempt, RunStatus status, CancellationToken cancellationToken)
+    {
+        await using var c = await OpenAsync(cancellationToken);
+        await ExecuteAsync(c, null, "UPDATE runs SET handed_off = 1 WHERE run_id = $id AND attempt = $n AND status = $s", cancellationToken,
+            ("$id", runId), ("$n", attempt), ("$s", status.ToString()));
+    }
+
+    public async Task TouchRunAsync(string runId, int attempt, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        await using var c = await OpenAsync(cancellationToken);
+        await ExecuteAsync(c, null, "UPDATE runs SET progress_at = $at WHERE run_id = $id AND attempt = $n AND (progress_at IS NULL OR progress_at < $at)",
+            cancellationToken, ("$id", runId), ("$n", attempt), ("$at", Stamp(at)));
+    }
+
+    public async Task MarkSucceededAsync(string runId, int attempt, string manifestKey, DateTimeOffset completedAt, CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
         await using var t = (SqliteTransaction)await c.BeginTransactionAsync(cancellationToken);
         var updated = await ExecuteAsync(c, t, """
-            UPDATE runs SET status = 'Succeeded', manifest_key = $m, completed_at = $at, error = NULL
-            WHERE run_id = $id AND status NOT IN ('Succeeded', 'Failed')
-            """, cancellationToken, ("$id", runId), ("$m", manifestKey), ("$at", Stamp(completedAt)));
+            UPDATE runs SET status = 'Succeeded', manifest_key = $m, completed_at = $at, progress_at = $at, error = NULL
+            WHERE run_id = $id AND attempt = $n AND status NOT IN ('Succeeded', 'Failed')
+            """, cancellationToken, ("$id", runId), ("$n", attempt), ("$m", manifestKey), ("$at", Stamp(completedAt)));
         if (updated == 1)
         {
             var run = (await QueryRunsInTransaction(c, t, runId, cancellationToken))!;
@@ -190,13 +225,25 @@ public sealed class SqliteRunStore : IRunStore
         return await r.ReadAsync(cancellationToken) ? ReadRun(r) : null;
     }
 
-    public async Task<bool> TryMarkFailedAsync(string runId, string error, DateTimeOffset completedAt, CancellationToken cancellationToken)
+    public async Task<bool> TryMarkFailedAsync(string runId, int attempt, string error, DateTimeOffset completedAt, CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
         return await ExecuteAsync(c, null, """
-            UPDATE runs SET status = 'Failed', error = $e, completed_at = $at
-            WHERE run_id = $id AND status NOT IN ('Succeeded', 'Failed')
-            """, cancellationToken, ("$id", runId), ("$e", error), ("$at", Stamp(completedAt))) == 1;
+            UPDATE runs SET status = 'Failed', error = $e, completed_at = $at, progress_at = $at
+            WHERE run_id = $id AND attempt = $n AND status NOT IN ('Succeeded', 'Failed')
+            """, cancellationToken, ("$id", runId), ("$n", attempt), ("$e", error), ("$at", Stamp(completedAt))) == 1;
+    }
+
+    public async Task<bool> TryRestartRunAsync(ExportRun next, CancellationToken cancellationToken)
+    {
+        await using var c = await OpenAsync(cancellationToken);
+        var started = next with { Status = RunStatus.Planning, Error = null, CompletedAt = null, ManifestKey = null, HandedOff = false };
+        return await ExecuteAsync(c, null, """
+            UPDATE runs SET status = 'Planning', body = $body, error = NULL, completed_at = NULL, manifest_key = NULL,
+                attempt = $n, progress_at = $at, handed_off = 0
+            WHERE run_id = $id AND attempt = $previous AND status = 'Failed'
+            """, cancellationToken, ("$id", next.RunId), ("$n", next.Attempt), ("$previous", next.Attempt - 1),
+            ("$body", EngineJson.Serialize(started)), ("$at", Stamp(next.LastProgressAt ?? next.CreatedAt))) == 1;
     }
 
     public async Task<DateTimeOffset?> GetWatermarkAsync(string activationId, CancellationToken cancellationToken)

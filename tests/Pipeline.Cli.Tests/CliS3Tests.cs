@@ -27,8 +27,9 @@ public class CliS3Tests
     [OneTimeTearDown]
     public async Task StopEmulator()
     {
-        _client.Dispose();
-        await _s3.DisposeAsync();
+        // Null-safe: without the emulator the setup fails before these are set, and its error is the one to see.
+        _client?.Dispose();
+        if (_s3 is not null) await _s3.DisposeAsync();
     }
 
     [SetUp]
@@ -41,6 +42,7 @@ public class CliS3Tests
     [TearDown]
     public void TearDown()
     {
+        if (_dir is null) return;
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 

@@ -126,6 +126,26 @@ public class CliTests
         Assert.That(Directory.Exists(Path.Combine(_dir, "out")) ? Directory.GetFiles(Path.Combine(_dir, "out")) : [], Is.Empty);
     }
 
+    [TestCase("truncated")]
+    [TestCase("corrupt")]
+    public async Task Export_of_a_damaged_csv_gz_exits_1_naming_the_file_and_publishes_nothing(string damage)
+    {
+        Assert.That((await CliProcess.RunAsync(_dir, "sample", "--profiles", "20000", "--out", "demo")).ExitCode, Is.Zero);
+        var source = Path.Combine(_dir, "demo", "profiles.csv.gz");
+        var bytes = await File.ReadAllBytesAsync(source);
+        if (damage == "truncated") bytes = bytes[..(bytes.Length / 2)];
+        else bytes[^8] ^= 0x01; // the last member's CRC-32
+        await File.WriteAllBytesAsync(source, bytes);
+
+        var result = await CliProcess.RunAsync(_dir, "export", "--source", "demo/profiles.csv.gz", "--segment", "S1", "--fields", "profileId,email", "--to", "out");
+
+        Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
+        Assert.That(result.Stderr, Does.Contain(damage == "truncated"
+            ? $"{source}: truncated gzip stream after {bytes.Length} bytes"
+            : $"{source}: corrupt gzip stream at byte {bytes.Length - 8}: the CRC-32 of member"), result.ToString());
+        Assert.That(Directory.Exists(Path.Combine(_dir, "out")) ? Directory.GetFiles(Path.Combine(_dir, "out"), "*", SearchOption.AllDirectories) : [], Is.Empty);
+    }
+
     [Test]
     public async Task Plan_estimates_chunks_files_and_parts_without_writing()
     {

@@ -149,6 +149,68 @@ public class LocalPipelineTests
     }
 
     [Test]
+    public async Task A_truncated_gzip_source_fails_the_run_at_once_naming_the_file_and_publishes_nothing()
+    {
+        var source = _ws.WriteCsv("profiles.csv.gz", Profiles.Csv(20_000), gzip: true);
+        var whole = await File.ReadAllBytesAsync(source);
+        var cut = whole.Length * 2 / 3;
+        await File.WriteAllBytesAsync(source, whole[..cut]);
+
+        var run = await RunOnce(_ws.Spec(source, _ws.Output));
+
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Failed));
+        // A permanent source problem: not retried, so the message is the reader's own, not "BuildSlice failed 3 times".
+        Assert.That(run.Error, Does.StartWith($"{source}: truncated gzip stream after {cut} bytes"));
+        Assert.That(TestWorkspace.Snapshot(_ws.Output), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_gzip_source_with_a_bad_crc_fails_the_run_and_publishes_nothing()
+    {
+        var source = _ws.WriteCsv("profiles.csv.gz", Profiles.Csv(5000), gzip: true);
+        var bytes = await File.ReadAllBytesAsync(source);
+        bytes[^8] ^= 0x5A;
+        await File.WriteAllBytesAsync(source, bytes);
+
+        var run = await RunOnce(_ws.Spec(source, _ws.Output));
+
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Failed));
+        Assert.That(run.Error, Does.StartWith($"{source}: corrupt gzip stream at byte {bytes.Length - 8}: the CRC-32 of member 1"));
+        Assert.That(TestWorkspace.Snapshot(_ws.Output), Is.Empty);
+    }
+
+    [Test]
+    public async Task Under_skip_a_quote_that_swallows_many_rows_fails_the_run_and_publishes_nothing()
+    {
+        // The stray quote on line 42 pairs with the quote on line 2002: one malformed record of 1,961 lines.
+        var csv = new System.Text.StringBuilder(Profiles.Header);
+        for (var i = 0; i < 3000; i++)
+            csv.Append(i switch { 40 => "p40,\"u40@example.com,n,S1,2026-11-01T00:00:00Z\n", 2000 => "p2000,u2000@example.com,\"n\",S1,2026-11-01T00:00:00Z\n", _ => $"p{i},u{i}@example.com,n,S1,2026-11-01T00:00:00Z\n" });
+        var source = _ws.WriteCsv("profiles.csv", csv.ToString());
+
+        var run = await RunOnce(_ws.Spec(source, _ws.Output, s => s with { OnMalformedRow = MalformedRowPolicy.Skip }));
+
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Failed));
+        Assert.That(run.Error, Does.StartWith("Activation \"test\" skipped 1,961 source lines as malformed, more than maxSkippedRows (1,000)").And.Contain($"(first: {source}, line 42: "));
+        Assert.That(TestWorkspace.Snapshot(_ws.Output), Is.Empty);
+    }
+
+    [Test]
+    public async Task Under_skip_the_manifest_counts_the_lines_a_malformed_row_covered()
+    {
+        var csv = new System.Text.StringBuilder(Profiles.Header);
+        for (var i = 0; i < 3000; i++)
+            csv.Append(i switch { 40 => "p40,\"u40@example.com,n,S1,2026-11-01T00:00:00Z\n", 45 => "p45,u45@example.com,\"n\",S1,2026-11-01T00:00:00Z\n", _ => $"p{i},u{i}@example.com,n,S1,2026-11-01T00:00:00Z\n" });
+        var source = _ws.WriteCsv("profiles.csv", csv.ToString());
+
+        var run = await RunOnce(_ws.Spec(source, _ws.Output, s => s with { OnMalformedRow = MalformedRowPolicy.Skip }));
+
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Succeeded), run.Error);
+        var manifest = System.Text.Json.JsonSerializer.Deserialize<RunManifest>(TestWorkspace.Snapshot(_ws.Output)[run.ManifestKey!], Pipeline.Engine.EngineJson.Options)!;
+        Assert.That((manifest.Totals.RowsSkipped, manifest.Totals.LinesSkipped, manifest.Totals.Rows), Is.EqualTo((1L, 6L, 2994L)));
+    }
+
+    [Test]
     public async Task An_unknown_field_fails_the_run_listing_the_columns()
     {
         var source = _ws.WriteCsv("profiles.csv", Profiles.Csv(10));
@@ -201,7 +263,7 @@ public class LocalPipelineTests
         var activation = TestWorkspace.Activation(spec);
         using (var crash = new CancellationTokenSource())
         {
-            var doomed = await _ws.OpenPipelineAsync();
+            using var doomed = await _ws.OpenPipelineAsync(); // disposed with the "process": its run locks go with it
             await doomed.Scheduler.TickAsync([activation], CancellationToken.None);
             // The "process" dies right after the first message of this stage is handled: nothing after it runs.
             Assert.That(async () => await doomed.DrainAsync(crash.Token, async (message, ct) =>

@@ -7,14 +7,33 @@ namespace Pipeline.Cli.Commands;
 /// <summary>Prints what a finished run produced: its files, rows, bytes, time, or why it failed.</summary>
 internal static class RunReport
 {
-    public static async Task<int> PrintAsync(IRunStore store, ExportRun run, TimeSpan elapsed, ExportProgress progress, CancellationToken cancellationToken)
+    public static Task<int> PrintAsync(IRunStore store, ExportRun run, TimeSpan elapsed, ExportProgress progress, CancellationToken cancellationToken) =>
+        PrintAsync(store, run, elapsed, progress, null, cancellationToken);
+
+    public static async Task<int> PrintAsync(IRunStore store, ExportRun run, TimeSpan elapsed, ExportProgress progress, RunReportHints? hints,
+        CancellationToken cancellationToken)
     {
+        if (!run.IsFinished && hints is { InProgressElsewhere: true })
+        {
+            // Not a failure: the process holding the run delivers it and reports the outcome.
+            var ago = hints.Now - (run.LastProgressAt ?? run.CreatedAt);
+            Console.WriteLine($"Run {run.RunId} ({run.ActivationId}) is in progress in another process (last progress {Ago(ago)} ago).");
+            return ExitCodes.Success;
+        }
         if (run.Status != RunStatus.Succeeded)
         {
-            Console.Error.WriteLine($"FAILED {run.ActivationId} (run {run.RunId}): {run.Error ?? "the run did not finish; rerun to resume"}");
+            var resume = hints is null ? "rerun to resume" : $"`pipeline run --config {hints.ConfigPath}` resumes it";
+            Console.Error.WriteLine($"FAILED {run.ActivationId} (run {run.RunId}): {run.Error ?? "the run did not finish; " + resume}");
+            if (run.Status == RunStatus.Failed && hints is not null)
+            {
+                var line = $"  Retry now: pipeline retry {run.RunId} --config {hints.ConfigPath}";
+                if (hints.AutomaticRetry is { } policy && policy.Allows(run.Attempt) && run.CompletedAt is { } failedAt)
+                    line += $" (or `pipeline run` retries it from {failedAt + policy.DelayAfter(run.Attempt):yyyy-MM-dd HH:mm} UTC, attempt {run.Attempt + 1} of {policy.Attempts + 1})";
+                Console.Error.WriteLine(line);
+            }
             return ExitCodes.ExportFailed;
         }
-        var assembly = await store.GetDocumentAsync<AssemblyPlan>(run.RunId, ExportStages.Documents.Assembly, cancellationToken);
+        var assembly = await store.GetDocumentAsync<AssemblyPlan>(run.ProgressId, ExportStages.Documents.Assembly, cancellationToken);
         var destination = run.Spec.Destination;
         string Where(string key) => destination.Type == Engine.Configuration.DestinationSpec.S3Type ? $"s3://{destination.Location}/{key}" : Path.Combine(destination.Location, key);
         Console.WriteLine($"OK {run.ActivationId} (run {run.RunId})");
@@ -25,8 +44,16 @@ internal static class RunReport
         var bytes = assembly?.Files.Sum(f => f.Length) ?? 0;
         var seconds = Math.Max(elapsed.TotalSeconds, 0.001);
         Console.WriteLine($"  {CliContext.Count(rows)} rows exported of {CliContext.Count(assembly?.RowsRead ?? 0)} read" +
-                          (assembly?.RowsSkipped > 0 ? $", {CliContext.Count(assembly.RowsSkipped)} malformed rows skipped (first: {assembly.FirstSkipped})" : "") +
+                          (assembly?.RowsSkipped > 0 ? $", {CliContext.Count(assembly.RowsSkipped)} malformed rows skipped{(assembly.LinesSkipped > assembly.RowsSkipped ? $" covering {CliContext.Count(assembly.LinesSkipped)} source lines" : "")} (first: {assembly.FirstSkipped})" : "") +
                           $", {CliContext.Size(bytes)} in {elapsed.TotalSeconds:0.00} s ({CliContext.Count((long)((assembly?.RowsRead ?? 0) / seconds))} rows/s)");
         return ExitCodes.Success;
     }
+
+    private static string Ago(TimeSpan t) => t.TotalSeconds < 90 ? $"{Math.Max(0, t.TotalSeconds):0} s" : t.TotalMinutes < 90 ? $"{t.TotalMinutes:0} min" : $"{t.TotalHours:0.#} h";
 }
+
+/// <summary>
+/// What `run` and `retry` know beyond the run: the config to name in commands, whether another process drives the run,
+/// and the automatic retry that is still to come (null when none will: retries exhausted, or a later slot took over).
+/// </summary>
+internal sealed record RunReportHints(string ConfigPath, bool InProgressElsewhere, Pipeline.Engine.Configuration.RetryPolicy? AutomaticRetry, DateTimeOffset Now);

@@ -28,8 +28,8 @@ public sealed record ColumnBinding(int[] Output, int Id, int Segments, int Updat
     }
 }
 
-/// <summary>What building one chunk produced.</summary>
-public readonly record struct ChunkCounts(long RowsRead, long RowsWritten, long RowsSkipped, string? FirstSkipped);
+/// <summary>What building one chunk produced. LinesSkipped: the source lines the skipped rows covered (a row whose quote ran on covers many).</summary>
+public readonly record struct ChunkCounts(long RowsRead, long RowsWritten, long RowsSkipped, string? FirstSkipped, long LinesSkipped = 0);
 
 /// <summary>
 /// Per-worker state for turning source rows into output rows: the selection, the row writer, and the
@@ -45,19 +45,22 @@ public sealed class ChunkWriter(DelimitedRowWriter rows, RowSelection selection,
     public long RowsRead { get; set; }
     public long RowsWritten { get; set; }
     public long RowsSkipped { get; private set; }
+    public long LinesSkipped { get; private set; }
     public string? FirstSkipped { get; private set; }
 
-    public void Malformed(long line, string reason)
+    /// <param name="lines">The physical source lines the row covers (1 unless a quoted field spans lines).</param>
+    public void Malformed(long line, string reason, long lines = 1)
     {
         if (policy == MalformedRowPolicy.Fail) throw new MalformedRowException(File, line, reason);
         RowsSkipped++;
+        LinesSkipped += lines;
         FirstSkipped ??= $"{File}, line {line}: {reason}";
     }
 
     public ChunkCounts TakeCounts()
     {
-        var c = new ChunkCounts(RowsRead, RowsWritten, RowsSkipped, FirstSkipped);
-        RowsRead = RowsWritten = RowsSkipped = 0;
+        var c = new ChunkCounts(RowsRead, RowsWritten, RowsSkipped, FirstSkipped, LinesSkipped);
+        RowsRead = RowsWritten = RowsSkipped = LinesSkipped = 0;
         FirstSkipped = null;
         return c;
     }

@@ -19,8 +19,10 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
     public async Task<int> BuildAsync(ExportRun run, SlicePlan slice, CancellationToken cancellationToken)
     {
         var spec = run.Spec;
-        var built = (await store.ListChunksAsync(run.RunId, cancellationToken))
-            .Where(c => c.Slice == slice.Index).Select(c => c.Seq).ToHashSet();
+        var recorded = (await store.ListChunksAsync(run.ProgressId, cancellationToken)).Where(c => c.Slice == slice.Index).ToList();
+        var built = recorded.Select(c => c.Seq).ToHashSet();
+        // This slice's skipped lines so far, for the early stop: no need to build on once the limit is passed.
+        var linesSkipped = recorded.Sum(c => Math.Max(c.RowsSkipped, c.LinesSkipped));
         var file = new SourceFile(slice.Path, slice.Length, slice.Format, slice.Gzip);
         if (!File.Exists(file.Path))
             throw new SourceException($"The source file {file.Path} of run {run.RunId} no longer exists; the snapshot changed while the export ran.");
@@ -43,7 +45,7 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
             {
                 await foreach (var (record, counts) in records.Reader.ReadAllAsync(failed.Token))
                 {
-                    await store.RecordChunkAsync(run.RunId, record, failed.Token);
+                    await store.RecordChunkAsync(run.ProgressId, record, failed.Token);
                     progress.ChunkBuilt(counts, record.Bytes);
                 }
             }
@@ -92,14 +94,15 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
                         }
                         finally { buildSlots.Release(); }
                         var counts = writer.TakeCounts();
+                        if (counts.LinesSkipped > 0) SkippedRowLimit.CheckCount(spec, Interlocked.Add(ref linesSkipped, counts.LinesSkipped), counts.FirstSkipped);
                         string? key = null;
                         if (counts.RowsWritten > 0)
                         {
-                            key = StagingKeys.Chunk(run.RunId, slice.Index, chunk.Seq);
+                            key = StagingKeys.Chunk(run.ProgressId, slice.Index, chunk.Seq);
                             await staging.WriteAsync(key, buffer.GetBuffer().AsMemory(0, (int)buffer.Length), failed.Token);
                         }
                         var bytes = key is null ? 0 : buffer.Length;
-                        records.Writer.TryWrite((new ChunkRecord(slice.Index, chunk.Seq, counts.RowsRead, counts.RowsWritten, counts.RowsSkipped, counts.FirstSkipped, bytes, key), counts));
+                        records.Writer.TryWrite((new ChunkRecord(slice.Index, chunk.Seq, counts.RowsRead, counts.RowsWritten, counts.RowsSkipped, counts.FirstSkipped, bytes, key, counts.LinesSkipped), counts));
                     }
                 }
             }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Pipeline.Engine.Formatting;
+using Pipeline.Engine.Runs;
 using Pipeline.Engine.Scheduling;
 
 namespace Pipeline.Engine.Configuration;
@@ -53,6 +54,7 @@ public static partial class ConfigLoader
             var statePath = Resolve(baseDir, root.Object("state")?.Let(s => { var p = s.String("path"); s.RejectUnknown(); return p; }) ?? ".pipeline/state.db");
             var stagingPath = Resolve(baseDir, root.Object("staging")?.Let(s => { var p = s.String("path"); s.RejectUnknown(); return p; }) ?? ".pipeline/staging");
             var tuning = ReadTuning(root.Object("tuning"));
+            var watchdog = ReadWatchdog(root.Object("watchdog"));
             var secrets = ReadSecrets(root.Object("secrets"), baseDir);
             var sources = ReadSources(root.Object("sources", required: true), baseDir);
             var destinations = ReadDestinations(root.Object("destinations", required: true), baseDir);
@@ -82,6 +84,7 @@ public static partial class ConfigLoader
                 Destinations = destinations,
                 Activations = activations,
                 Secrets = secrets,
+                Watchdog = watchdog,
             };
         }
     }
@@ -136,6 +139,7 @@ public static partial class ConfigLoader
                 UpdatedAtColumn = s.String("updatedAtColumn") ?? spec.UpdatedAtColumn,
                 SegmentsSeparator = SingleChar(s, "segmentsSeparator") ?? spec.SegmentsSeparator,
                 Delimiter = SingleChar(s, "delimiter") ?? spec.Delimiter,
+                MaxFieldSize = s.Size("maxFieldSize", SourceSpec.MinMaxFieldSize, SourceSpec.MaxMaxFieldSize) ?? spec.MaxFieldSize,
             };
             s.RejectUnknown();
             result[name] = spec;
@@ -232,7 +236,10 @@ public static partial class ConfigLoader
         var maxFileSize = s.Size("maxFileSize", FileNameDefaults.MinPartSize, FileNameDefaults.MaxObjectSize) ?? FileNameDefaults.DefaultMaxFileSize;
         var mode = s.Enum<ExportMode>("mode") ?? ExportMode.Full;
         var onMalformed = s.Enum<MalformedRowPolicy>("onMalformedRow") ?? MalformedRowPolicy.Fail;
+        var maxSkippedRows = s.Int("maxSkippedRows", 0, int.MaxValue) ?? ExportSpec.DefaultMaxSkippedRows;
+        var maxSkippedFraction = s.Number("maxSkippedFraction", 0, 1) ?? ExportSpec.DefaultMaxSkippedFraction;
         var schedule = ReadSchedule(s);
+        var retry = ReadRetry(s.Object("retry"));
         s.RejectUnknown();
 
         if (id is null || source is null || segment is null || fields is null || dest is null || schedule is null) return null;
@@ -248,10 +255,59 @@ public static partial class ConfigLoader
             MaxFileSize = maxFileSize,
             Mode = mode,
             OnMalformedRow = onMalformed,
+            MaxSkippedRows = maxSkippedRows,
+            MaxSkippedFraction = maxSkippedFraction,
             Tuning = tuning,
         };
-        return new SegmentActivation(id, enabled, spec, schedule);
+        return new SegmentActivation(id, enabled, spec, schedule) { Retry = retry };
     }
+
+    private static readonly TimeSpan MinBackoff = TimeSpan.FromSeconds(10), MaxBackoff = TimeSpan.FromDays(1);
+
+    private static RetryPolicy ReadRetry(JsonSection? s)
+    {
+        if (s is null) return RetryPolicy.Default;
+        var attempts = s.Int("attempts", 0, RetryPolicy.MaxAttempts) ?? RetryPolicy.Default.Attempts;
+        var backoff = Duration(s, "backoff", MinBackoff, MaxBackoff) ?? RetryPolicy.Default.Backoff;
+        s.RejectUnknown();
+        return new RetryPolicy(attempts, backoff);
+    }
+
+    private static ExportWatchdogOptions ReadWatchdog(JsonSection? s)
+    {
+        var options = new ExportWatchdogOptions();
+        if (s is null) return options;
+        options = options with { StalledAfter = Duration(s, "stalledAfter", ExportWatchdogOptions.MinStalledAfter, TimeSpan.FromDays(1)) ?? options.StalledAfter };
+        s.RejectUnknown();
+        return options;
+    }
+
+    /// <summary>A duration such as "90s", "10m", "2h" or "1d", within [min, max].</summary>
+    private static TimeSpan? Duration(JsonSection s, string name, TimeSpan min, TimeSpan max)
+    {
+        var text = s.String(name);
+        if (text is null) return null;
+        var m = Regex.Match(text.Trim(), @"^(\d{1,6})\s*(s|m|h|d)$", RegexOptions.IgnoreCase);
+        TimeSpan? value = m.Success
+            ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) * (char.ToLowerInvariant(m.Groups[2].Value[0]) switch
+            {
+                's' => TimeSpan.FromSeconds(1),
+                'm' => TimeSpan.FromMinutes(1),
+                'h' => TimeSpan.FromHours(1),
+                _ => TimeSpan.FromDays(1),
+            })
+            : null;
+        if (value is null)
+            s.Problem(name, $"\"{text}\" is not a duration.", "Write a number and a unit: \"30s\", \"10m\", \"2h\" or \"1d\".");
+        else if (value < min || value > max)
+            s.Problem(name, $"\"{text}\" is outside {Describe(min)} to {Describe(max)}.", $"Choose a duration between {Describe(min)} and {Describe(max)}.");
+        else return value;
+        return null;
+    }
+
+    private static string Describe(TimeSpan t) =>
+        t.TotalDays >= 1 && t.TotalDays % 1 == 0 ? $"{t.TotalDays:0}d" : t.TotalHours >= 1 && t.TotalHours % 1 == 0 ? $"{t.TotalHours:0}h"
+        : t.TotalMinutes >= 1 && t.TotalMinutes % 1 == 0 ? $"{t.TotalMinutes:0}m" : $"{t.TotalSeconds:0}s";
 
     private static List<OutputField>? ReadFields(JsonSection s)
     {

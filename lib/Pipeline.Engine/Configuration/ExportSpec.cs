@@ -25,6 +25,15 @@ public sealed record SourceSpec
     public char SegmentsSeparator { get; init; } = ';';
     public string UpdatedAtColumn { get; init; } = "updatedAt";
     public char Delimiter { get; init; } = ',';
+    /// <summary>
+    /// A quoted CSV field that does not close within this many bytes is a stray quote: its row is malformed and ends
+    /// with its line, instead of swallowing the rows up to the next quote. Far above any real field.
+    /// </summary>
+    public long MaxFieldSize { get; init; } = DefaultMaxFieldSize;
+
+    public const long DefaultMaxFieldSize = ByteSize.MiB;
+    public const long MinMaxFieldSize = ByteSize.KiB;
+    public const long MaxMaxFieldSize = 16 * ByteSize.MiB;
 }
 
 /// <summary>How output rows are written.</summary>
@@ -61,6 +70,13 @@ public sealed record ExportSpec
     public long MaxFileSize { get; init; } = FileNameDefaults.DefaultMaxFileSize;
     public ExportMode Mode { get; init; } = ExportMode.Full;
     public MalformedRowPolicy OnMalformedRow { get; init; } = MalformedRowPolicy.Fail;
+    /// <summary>Under "skip", the run fails anyway when more source lines than this are skipped: the source is damaged.</summary>
+    public long MaxSkippedRows { get; init; } = DefaultMaxSkippedRows;
+    /// <summary>Under "skip", the run fails anyway when more than this share of the source's lines is skipped.</summary>
+    public double MaxSkippedFraction { get; init; } = DefaultMaxSkippedFraction;
+
+    public const long DefaultMaxSkippedRows = 1000;
+    public const double DefaultMaxSkippedFraction = 0.01;
     public TuningSpec Tuning { get; init; } = new();
 }
 

@@ -78,6 +78,15 @@ internal sealed class JsonSection
         return null;
     }
 
+    public double? Number(string name, double min, double max)
+    {
+        var v = Raw(name);
+        if (v is null) return null;
+        if (v.Value.ValueKind == JsonValueKind.Number && v.Value.TryGetDouble(out var n) && n >= min && n <= max) return n;
+        Problem(name, $"must be a number from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}, not {Describe(v.Value)}.", $"Set \"{name}\" to a number such as 0.01 (1%).");
+        return null;
+    }
+
     public long? Size(string name, long min, long max)
     {
         var v = Raw(name);

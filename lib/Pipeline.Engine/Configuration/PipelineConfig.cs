@@ -3,7 +3,11 @@ using Pipeline.Engine.Scheduling;
 namespace Pipeline.Engine.Configuration;
 
 /// <summary>A segment activation: which members to send where, in which shape, and when.</summary>
-public sealed record SegmentActivation(string Id, bool Enabled, ExportSpec Spec, ExportSchedule Schedule);
+public sealed record SegmentActivation(string Id, bool Enabled, ExportSpec Spec, ExportSchedule Schedule)
+{
+    /// <summary>How a failed scheduled run of this activation is retried.</summary>
+    public RetryPolicy Retry { get; init; } = RetryPolicy.Default;
+}
 
 /// <summary>A loaded, validated pipeline.json. Relative paths are already resolved against the file's folder.</summary>
 public sealed record PipelineConfig
@@ -17,6 +21,8 @@ public sealed record PipelineConfig
     public required IReadOnlyDictionary<string, DestinationSpec> Destinations { get; init; }
     public required IReadOnlyList<SegmentActivation> Activations { get; init; }
     public SecretsSpec Secrets { get; init; } = new();
+    /// <summary>When an unfinished run counts as stalled and is re-driven.</summary>
+    public Pipeline.Engine.Runs.ExportWatchdogOptions Watchdog { get; init; } = new();
 
     public SegmentActivation? FindActivation(string id) => Activations.FirstOrDefault(a => a.Id == id);
 }

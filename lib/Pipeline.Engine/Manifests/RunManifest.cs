@@ -43,7 +43,7 @@ public sealed record RunManifest
             Schema = spec.Fields.Select(f => new ManifestColumn(f.Header, f.Source)).ToList(),
             Files = assembly.Files.Select(f => new ManifestFile(f.Key, f.Rows, f.Length, f.Sha256)).ToList(),
             Totals = new ManifestTotals(assembly.Files.Count, assembly.Files.Sum(f => f.Rows), assembly.Files.Sum(f => f.Length),
-                assembly.RowsRead, assembly.RowsSkipped, assembly.FirstSkipped),
+                assembly.RowsRead, assembly.RowsSkipped, Math.Max(assembly.LinesSkipped, assembly.RowsSkipped), assembly.FirstSkipped),
         };
     }
 
@@ -59,4 +59,5 @@ public sealed record ManifestColumn(string Header, string Source);
 
 public sealed record ManifestFile(string Key, long Rows, long Bytes, string Sha256);
 
-public sealed record ManifestTotals(int Files, long Rows, long Bytes, long RowsRead, long RowsSkipped, string? FirstSkippedRow);
+/// <summary>LinesSkipped: the source lines the skipped rows covered; more than RowsSkipped when a quoted field ran over lines.</summary>
+public sealed record ManifestTotals(int Files, long Rows, long Bytes, long RowsRead, long RowsSkipped, long LinesSkipped, string? FirstSkippedRow);

@@ -25,14 +25,29 @@ public interface IRunStore
 
     Task<IReadOnlyList<ExportRun>> ListRunsAsync(string activationId, int limit, CancellationToken cancellationToken);
 
-    /// <summary>Moves a run from one status to the next; false if it was not in <paramref name="from"/> (someone else moved it).</summary>
-    Task<bool> TryTransitionAsync(string runId, RunStatus from, RunStatus to, CancellationToken cancellationToken);
+    /// <summary>
+    /// Moves attempt <paramref name="attempt"/> of a run from one status to the next, records progress at <paramref name="at"/>
+    /// and clears <see cref="ExportRun.HandedOff"/>; false if it was not in <paramref name="from"/> (someone else moved it).
+    /// </summary>
+    Task<bool> TryTransitionAsync(string runId, int attempt, RunStatus from, RunStatus to, DateTimeOffset at, CancellationToken cancellationToken);
 
-    /// <summary>Marks the run succeeded and, for incremental runs, advances the activation's watermark.</summary>
-    Task MarkSucceededAsync(string runId, string manifestKey, DateTimeOffset completedAt, CancellationToken cancellationToken);
+    /// <summary>Records that the messages of <paramref name="status"/> were sent (a no-op if the run has moved on).</summary>
+    Task MarkHandedOffAsync(string runId, int attempt, RunStatus status, CancellationToken cancellationToken);
 
-    /// <summary>Marks an unfinished run failed; false when it had already finished.</summary>
-    Task<bool> TryMarkFailedAsync(string runId, string error, DateTimeOffset completedAt, CancellationToken cancellationToken);
+    /// <summary>Records that the attempt is making progress (a heartbeat); one point write.</summary>
+    Task TouchRunAsync(string runId, int attempt, DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>Marks the attempt succeeded and, for incremental runs, advances the activation's watermark.</summary>
+    Task MarkSucceededAsync(string runId, int attempt, string manifestKey, DateTimeOffset completedAt, CancellationToken cancellationToken);
+
+    /// <summary>Marks an unfinished attempt failed; false when it had already finished or another attempt has started.</summary>
+    Task<bool> TryMarkFailedAsync(string runId, int attempt, string error, DateTimeOffset completedAt, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Starts <paramref name="next"/> (the next attempt of a failed run: same id, slot and window) in Planning,
+    /// only if the stored run is Failed at attempt <c>next.Attempt - 1</c>; false when another retry won.
+    /// </summary>
+    Task<bool> TryRestartRunAsync(ExportRun next, CancellationToken cancellationToken);
 
     /// <summary>The watermark of the activation's last successful run, if any.</summary>
     Task<DateTimeOffset?> GetWatermarkAsync(string activationId, CancellationToken cancellationToken);

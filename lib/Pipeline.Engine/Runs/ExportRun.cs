@@ -24,8 +24,23 @@ public sealed record ExportRun
     public DateTimeOffset? CompletedAt { get; init; }
     public string? Error { get; init; }
     public string? ManifestKey { get; init; }
+    /// <summary>1 for the first try; a retry of a failed run is the next attempt of the same run (same id, slot and window).</summary>
+    public int Attempt { get; init; } = 1;
+    /// <summary>When a stage last recorded work for this run; the watchdog re-drives runs that stay quiet too long.</summary>
+    public DateTimeOffset? LastProgressAt { get; init; }
+    /// <summary>Whether the messages of the current status were sent; false between a status change and its enqueue.</summary>
+    public bool HandedOff { get; init; }
 
     public bool IsFinished => Status is RunStatus.Succeeded or RunStatus.Failed;
+
+    /// <summary>
+    /// Where this attempt's progress (documents, chunks, parts) and staging live: each attempt has its own, so late
+    /// messages of an earlier attempt can never count towards, or overwrite, the new one.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string ProgressId => ProgressIdFor(RunId, Attempt);
+
+    public static string ProgressIdFor(string runId, int attempt) => attempt <= 1 ? runId : $"{runId}-attempt{attempt}";
 }
 
 public static class RunIds

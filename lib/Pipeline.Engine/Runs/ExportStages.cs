@@ -66,7 +66,7 @@ public sealed partial class ExportStages
         }
         catch (Exception e) when (IsPermanent(e) && !cancellationToken.IsCancellationRequested)
         {
-            await FailRunAsync(message.RunId, e.Message, CancellationToken.None);
+            await FailRunAsync(message.RunId, message.Attempt, e.Message, CancellationToken.None);
         }
     }
 
@@ -74,14 +74,17 @@ public sealed partial class ExportStages
     public static bool IsPermanent(Exception e) =>
         e is SourceException or MalformedRowException or ConfigException or DestinationException or SecretException;
 
-    /// <summary>Fails the run (after retries ran out, or for a permanent error): aborts its uploads and deletes its staging.</summary>
-    public async Task FailRunAsync(string runId, string error, CancellationToken cancellationToken)
+    /// <summary>
+    /// Fails attempt <paramref name="attempt"/> of the run (after retries ran out, or for a permanent error): aborts its
+    /// uploads and deletes its staging. A poisoned message of an earlier attempt leaves a newer attempt alone.
+    /// </summary>
+    public async Task FailRunAsync(string runId, int attempt, string error, CancellationToken cancellationToken)
     {
         var run = await _store.GetRunAsync(runId, cancellationToken);
-        if (run is null) return;
-        if (!await _store.TryMarkFailedAsync(runId, error, _time.GetUtcNow(), cancellationToken)) return;
+        if (run is null || run.Attempt != attempt) return;
+        if (!await _store.TryMarkFailedAsync(runId, attempt, error, _time.GetUtcNow(), cancellationToken)) return;
         Log.RunFailed(_logger, runId, run.ActivationId, error);
-        var assembly = await _store.GetDocumentAsync<AssemblyPlan>(runId, Documents.Assembly, cancellationToken);
+        var assembly = await _store.GetDocumentAsync<AssemblyPlan>(run.ProgressId, Documents.Assembly, cancellationToken);
         if (assembly is not null)
         {
             var destination = _destinations.Open(run.Spec.Destination);
@@ -94,74 +97,142 @@ public sealed partial class ExportStages
                 }
             }
         }
-        await _staging.DeletePrefixAsync(StagingKeys.RunPrefix(runId), cancellationToken);
+        await _staging.DeletePrefixAsync(StagingKeys.RunPrefix(run.ProgressId), cancellationToken);
     }
 
-    private async Task<ExportRun?> RunInAsync(string runId, RunStatus status, CancellationToken cancellationToken)
+    /// <summary>How often a working stage records progress on the run (the watchdog's and `run`'s sign of life).</summary>
+    public static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The run, if <paramref name="message"/> has work to do. A message of an earlier attempt, or a duplicate for a run
+    /// that has moved on, has none; but one that finds the run exactly one stage ahead with the hand-off unsent (the
+    /// stage crashed, or its enqueue failed, after the status change) sends that stage's messages again.
+    /// </summary>
+    private async Task<ExportRun?> RunInAsync(StageMessage message, CancellationToken cancellationToken)
     {
-        var run = await _store.GetRunAsync(runId, cancellationToken);
-        // A duplicate or late message for a run that has moved on: nothing to do.
-        return run?.Status == status ? run : null;
+        var (expects, handsOffTo) = StageHandOff.StatusesOf(message);
+        var run = await _store.GetRunAsync(message.RunId, cancellationToken);
+        if (run is null || run.Attempt != message.Attempt) return null;
+        if (run.Status == expects)
+        {
+            if (run.LastProgressAt is not { } last || _time.GetUtcNow() - last >= ProgressInterval)
+                await _store.TouchRunAsync(run.RunId, run.Attempt, _time.GetUtcNow(), cancellationToken);
+            return run;
+        }
+        if (run.Status == handsOffTo && handsOffTo != RunStatus.Succeeded && !run.HandedOff)
+        {
+            Log.HandOffResent(_logger, run.RunId, run.Status.ToString());
+            await StageHandOff.SendPendingAsync(_store, _queue, run, cancellationToken);
+        }
+        // Completion may have stopped between marking the run succeeded and deleting its staging.
+        else if (run.Status == RunStatus.Succeeded && message is CompleteExport) await DeleteStagingAsync(run, cancellationToken);
+        return null;
+    }
+
+    /// <summary>Moves the run on and sends the next stage's messages; a crash in between is mended by <see cref="RunInAsync"/>.</summary>
+    private async Task HandOffAsync(ExportRun run, RunStatus from, RunStatus to, List<StageMessage> messages, CancellationToken cancellationToken)
+    {
+        if (!await _store.TryTransitionAsync(run.RunId, run.Attempt, from, to, _time.GetUtcNow(), cancellationToken)) return;
+        if (messages.Count > 0) await _queue.EnqueueAsync(messages, cancellationToken);
+        await _store.MarkHandedOffAsync(run.RunId, run.Attempt, to, cancellationToken);
+    }
+
+    /// <summary>Deletes the staging of every attempt of the run (earlier attempts may have left late writes).</summary>
+    public async Task DeleteStagingAsync(ExportRun run, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; attempt <= run.Attempt; attempt++)
+            await _staging.DeletePrefixAsync(StagingKeys.RunPrefix(ExportRun.ProgressIdFor(run.RunId, attempt)), cancellationToken);
+    }
+
+    /// <summary>Records progress while a long stage works, so a live run never looks stalled.</summary>
+    private async Task HeartbeatAsync(ExportRun run, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(ProgressInterval, _time, cancellationToken);
+                await _store.TouchRunAsync(run.RunId, run.Attempt, _time.GetUtcNow(), cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
     }
 
     private async Task PlanAsync(PlanExport message, CancellationToken cancellationToken)
     {
-        if (await RunInAsync(message.RunId, RunStatus.Planning, cancellationToken) is not { } run) return;
+        if (await RunInAsync(message, cancellationToken) is not { } run) return;
         var files = SourceCatalog.ListFiles(run.Spec.Source);
         // Fail fast on an unknown field or missing column, before any chunk is built.
         var columns = await SourceReaders.ReadColumnsAsync(files[0], run.Spec.Source, cancellationToken);
         _ = ColumnBinding.Create(columns, run.Spec, files[0].Path);
-        var plan = await _store.SetOnceAsync(run.RunId, Documents.Plan,
+        var plan = await _store.SetOnceAsync(run.ProgressId, Documents.Plan,
             new ExportPlan(files.Select((f, i) => new SlicePlan(i, f.Path, f.Length, f.Format, f.Gzip)).ToList(), _time.GetUtcNow()), cancellationToken);
         Log.Planned(_logger, run.RunId, run.ActivationId, plan.Slices.Count, plan.Slices.Sum(s => s.Length));
-        await _store.TryTransitionAsync(run.RunId, RunStatus.Planning, RunStatus.Building, cancellationToken);
-        await _queue.EnqueueAsync(plan.Slices.Select(s => (StageMessage)new BuildSlice(run.RunId, s.Index)).ToList(), cancellationToken);
+        await HandOffAsync(run, RunStatus.Planning, RunStatus.Building,
+            plan.Slices.Select(s => (StageMessage)new BuildSlice(run.RunId, s.Index) { Attempt = run.Attempt }).ToList(), cancellationToken);
     }
 
     private async Task BuildSliceAsync(BuildSlice message, CancellationToken cancellationToken)
     {
-        if (await RunInAsync(message.RunId, RunStatus.Building, cancellationToken) is not { } run) return;
-        var plan = await RequireAsync<ExportPlan>(run.RunId, Documents.Plan, cancellationToken);
-        var done = await _store.ListDoneSlicesAsync(run.RunId, cancellationToken);
+        if (await RunInAsync(message, cancellationToken) is not { } run) return;
+        var plan = await RequireAsync<ExportPlan>(run.ProgressId, Documents.Plan, cancellationToken);
+        var done = await _store.ListDoneSlicesAsync(run.ProgressId, cancellationToken);
         var slicesDone = done.Count;
+        var built = false;
         if (!done.Contains(message.Slice))
         {
             var slice = plan.Slices[message.Slice];
-            var chunkCount = await _builder.BuildAsync(run, slice, cancellationToken);
-            var recorded = (await _store.ListChunksAsync(run.RunId, cancellationToken)).Count(c => c.Slice == slice.Index);
+            int chunkCount;
+            using (var beating = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                var heartbeat = HeartbeatAsync(run, beating.Token);
+                try { chunkCount = await _builder.BuildAsync(run, slice, cancellationToken); }
+                finally
+                {
+                    await beating.CancelAsync();
+                    await heartbeat;
+                }
+            }
+            built = true;
+            var recorded = (await _store.ListChunksAsync(run.ProgressId, cancellationToken)).Count(c => c.Slice == slice.Index);
             if (recorded != chunkCount)
                 throw new InvalidOperationException($"Slice {slice.Index} of run {run.RunId} read {chunkCount} chunks but {recorded} are recorded.");
-            slicesDone = await _store.RecordSliceDoneAsync(run.RunId, slice.Index, chunkCount, cancellationToken);
+            slicesDone = await _store.RecordSliceDoneAsync(run.ProgressId, slice.Index, chunkCount, cancellationToken);
             Log.SliceBuilt(_logger, run.RunId, slice.Index, chunkCount);
         }
         // The last slice to finish moves the run on; the conditional transition lets exactly one do it.
-        if (slicesDone == plan.Slices.Count && await _store.TryTransitionAsync(run.RunId, RunStatus.Building, RunStatus.Assembling, cancellationToken))
-            await _queue.EnqueueAsync([new AssembleFiles(run.RunId)], cancellationToken);
+        if (slicesDone == plan.Slices.Count)
+            await HandOffAsync(run, RunStatus.Building, RunStatus.Assembling, [new AssembleFiles(run.RunId) { Attempt = run.Attempt }], cancellationToken);
+        // Written first, checked second: if the run ended meanwhile (another process finished or failed it), what this
+        // slice staged would outlive it, so it goes now.
+        if (built && await _store.GetRunAsync(run.RunId, cancellationToken) is { } after && (after.IsFinished || after.Attempt != run.Attempt))
+            await _staging.DeletePrefixAsync(StagingKeys.RunPrefix(run.ProgressId), cancellationToken);
     }
 
     private async Task AssembleAsync(AssembleFiles message, CancellationToken cancellationToken)
     {
-        if (await RunInAsync(message.RunId, RunStatus.Assembling, cancellationToken) is not { } run) return;
-        var assembly = await _store.GetDocumentAsync<AssemblyPlan>(run.RunId, Documents.Assembly, cancellationToken)
+        if (await RunInAsync(message, cancellationToken) is not { } run) return;
+        var assembly = await _store.GetDocumentAsync<AssemblyPlan>(run.ProgressId, Documents.Assembly, cancellationToken)
                        ?? await PlanFilesAsync(run, cancellationToken);
-        var recorded = (await _store.ListPartsAsync(run.RunId, cancellationToken)).Select(p => (p.File, p.Receipt.PartNumber)).ToHashSet();
+        var recorded = (await _store.ListPartsAsync(run.ProgressId, cancellationToken)).Select(p => (p.File, p.Receipt.PartNumber)).ToHashSet();
         var parts = assembly.Files
             .SelectMany(f => Enumerable.Range(1, f.PartCount).Select(p => (f.Index, Part: p)))
             .Where(p => !recorded.Contains(p))
-            .Select(p => (StageMessage)new UploadPart(run.RunId, p.Index, p.Part))
+            .Select(p => (StageMessage)new UploadPart(run.RunId, p.Index, p.Part) { Attempt = run.Attempt })
             .ToList();
-        await _store.TryTransitionAsync(run.RunId, RunStatus.Assembling, RunStatus.Uploading, cancellationToken);
-        if (parts.Count > 0) await _queue.EnqueueAsync(parts, cancellationToken);
-        else if (await _store.TryTransitionAsync(run.RunId, RunStatus.Uploading, RunStatus.Completing, cancellationToken))
-            await _queue.EnqueueAsync([new CompleteExport(run.RunId)], cancellationToken);
+        await HandOffAsync(run, RunStatus.Assembling, RunStatus.Uploading, parts, cancellationToken);
+        if (parts.Count == 0)
+            await HandOffAsync(run, RunStatus.Uploading, RunStatus.Completing, [new CompleteExport(run.RunId) { Attempt = run.Attempt }], cancellationToken);
     }
 
     private async Task<AssemblyPlan> PlanFilesAsync(ExportRun run, CancellationToken cancellationToken)
     {
         var spec = run.Spec;
-        var chunks = (await _store.ListChunksAsync(run.RunId, cancellationToken)).OrderBy(c => c.Slice).ThenBy(c => c.Seq).ToList();
+        var chunks = (await _store.ListChunksAsync(run.ProgressId, cancellationToken)).OrderBy(c => c.Slice).ThenBy(c => c.Seq).ToList();
+        var firstSkipped = chunks.Select(c => c.FirstSkipped).FirstOrDefault(s => s is not null);
+        SkippedRowLimit.Check(spec, chunks.Sum(c => c.RowsRead), chunks.Sum(c => c.RowsSkipped), chunks.Sum(c => Math.Max(c.RowsSkipped, c.LinesSkipped)), firstSkipped);
         var header = BuildHeader(spec);
-        var headerKey = StagingKeys.Header(run.RunId);
+        var headerKey = StagingKeys.Header(run.ProgressId);
         if (header.Length > 0) await _staging.WriteAsync(headerKey, header, cancellationToken);
 
         // Files hold whole chunks, in source order, up to the split size (a file is never empty of its header).
@@ -195,8 +266,8 @@ public sealed partial class ExportStages
             var uploadId = await destination.StartFileAsync(key, length, properties, cancellationToken);
             files.Add(new FilePlan(i + 1, key, uploadId, length, groups[i].Sum(c => c.RowsWritten), sha, segments, partSize, partCount));
         }
-        var proposed = new AssemblyPlan(files, chunks.Sum(c => c.RowsRead), chunks.Sum(c => c.RowsSkipped), chunks.Select(c => c.FirstSkipped).FirstOrDefault(s => s is not null));
-        var stored = await _store.SetOnceAsync(run.RunId, Documents.Assembly, proposed, cancellationToken);
+        var proposed = new AssemblyPlan(files, chunks.Sum(c => c.RowsRead), chunks.Sum(c => c.RowsSkipped), firstSkipped, chunks.Sum(c => Math.Max(c.RowsSkipped, c.LinesSkipped)));
+        var stored = await _store.SetOnceAsync(run.ProgressId, Documents.Assembly, proposed, cancellationToken);
         if (!stored.Files.Select(f => f.UploadId).SequenceEqual(files.Select(f => f.UploadId)))
         {
             // Another attempt recorded its uploads first; ours must not linger at the destination.
@@ -251,14 +322,14 @@ public sealed partial class ExportStages
 
     private async Task UploadPartAsync(UploadPart message, CancellationToken cancellationToken)
     {
-        if (await RunInAsync(message.RunId, RunStatus.Uploading, cancellationToken) is not { } run) return;
-        var assembly = await RequireAsync<AssemblyPlan>(run.RunId, Documents.Assembly, cancellationToken);
+        if (await RunInAsync(message, cancellationToken) is not { } run) return;
+        var assembly = await RequireAsync<AssemblyPlan>(run.ProgressId, Documents.Assembly, cancellationToken);
         var file = assembly.Files[message.File - 1];
         var total = assembly.Files.Sum(f => f.PartCount);
         int count;
-        if (await _store.HasPartAsync(run.RunId, message.File, message.Part, cancellationToken))
+        if (await _store.HasPartAsync(run.ProgressId, message.File, message.Part, cancellationToken))
         {
-            count = await _store.CountPartsAsync(run.RunId, cancellationToken);
+            count = await _store.CountPartsAsync(run.ProgressId, cancellationToken);
         }
         else
         {
@@ -266,12 +337,12 @@ public sealed partial class ExportStages
             var destination = _destinations.Open(run.Spec.Destination);
             var receipt = await destination.UploadPartAsync(file.Key, file.UploadId, message.Part, offset, length,
                 (partOffset, into, ct) => ReadRangeAsync(file.Segments, offset + partOffset, into, ct), cancellationToken);
-            count = await _store.RecordPartAsync(run.RunId, new PartRecord(file.Index, receipt), cancellationToken);
+            count = await _store.RecordPartAsync(run.ProgressId, new PartRecord(file.Index, receipt), cancellationToken);
             Progress.PartDelivered(length);
             Log.PartUploaded(_logger, run.RunId, file.Key, message.Part, length);
         }
-        if (count == total && await _store.TryTransitionAsync(run.RunId, RunStatus.Uploading, RunStatus.Completing, cancellationToken))
-            await _queue.EnqueueAsync([new CompleteExport(run.RunId)], cancellationToken);
+        if (count == total)
+            await HandOffAsync(run, RunStatus.Uploading, RunStatus.Completing, [new CompleteExport(run.RunId) { Attempt = run.Attempt }], cancellationToken);
     }
 
     /// <summary>Reads [offset, offset+length) of the file formed by concatenating its staged segments.</summary>
@@ -298,9 +369,9 @@ public sealed partial class ExportStages
 
     private async Task CompleteAsync(CompleteExport message, CancellationToken cancellationToken)
     {
-        if (await RunInAsync(message.RunId, RunStatus.Completing, cancellationToken) is not { } run) return;
-        var assembly = await RequireAsync<AssemblyPlan>(run.RunId, Documents.Assembly, cancellationToken);
-        var parts = await _store.ListPartsAsync(run.RunId, cancellationToken);
+        if (await RunInAsync(message, cancellationToken) is not { } run) return;
+        var assembly = await RequireAsync<AssemblyPlan>(run.ProgressId, Documents.Assembly, cancellationToken);
+        var parts = await _store.ListPartsAsync(run.ProgressId, cancellationToken);
         var destination = _destinations.Open(run.Spec.Destination);
         foreach (var file in assembly.Files)
         {
@@ -314,8 +385,8 @@ public sealed partial class ExportStages
         var manifestKey = RunManifest.KeyFor(run);
         var manifest = RunManifest.Create(run, assembly, completedAt);
         await destination.PutObjectAsync(manifestKey, manifest.ToUtf8(), new ObjectProperties("application/json", null), cancellationToken);
-        await _store.MarkSucceededAsync(run.RunId, manifestKey, completedAt, cancellationToken);
-        await _staging.DeletePrefixAsync(StagingKeys.RunPrefix(run.RunId), cancellationToken);
+        await _store.MarkSucceededAsync(run.RunId, run.Attempt, manifestKey, completedAt, cancellationToken);
+        await DeleteStagingAsync(run, cancellationToken);
         Log.RunSucceeded(_logger, run.RunId, run.ActivationId, manifest.Totals.Files, manifest.Totals.Rows, manifest.Totals.Bytes);
     }
 
@@ -352,5 +423,8 @@ public sealed partial class ExportStages
 
         [LoggerMessage(7, LogLevel.Warning, "Run {RunId}: aborting the upload of {Key} failed: {Error}")]
         public static partial void AbortFailed(ILogger logger, string runId, string key, string error);
+
+        [LoggerMessage(8, LogLevel.Warning, "Run {RunId} is at {Status} but its messages were never sent: sending them now")]
+        public static partial void HandOffResent(ILogger logger, string runId, string status);
     }
 }

@@ -12,7 +12,11 @@ namespace Pipeline.Engine.Runs;
 [JsonDerivedType(typeof(AssembleFiles), "assemble")]
 [JsonDerivedType(typeof(UploadPart), "upload")]
 [JsonDerivedType(typeof(CompleteExport), "complete")]
-public abstract record StageMessage(string RunId);
+public abstract record StageMessage(string RunId)
+{
+    /// <summary>The attempt of the run this message belongs to; a message of an earlier attempt is ignored.</summary>
+    public int Attempt { get; init; } = 1;
+}
 
 public sealed record PlanExport(string RunId) : StageMessage(RunId);
 

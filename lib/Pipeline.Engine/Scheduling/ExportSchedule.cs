@@ -73,5 +73,24 @@ public sealed class ExportSchedule
         return _cron!.GetNextOccurrence(from, TimeZone);
     }
 
+    /// <summary>Whether <paramref name="moment"/> is one of the schedule's slots (whatever startAt says: an operator may run any slot).</summary>
+    public bool IsSlot(DateTimeOffset moment) =>
+        _once is { } once ? once == moment : _cron!.GetNextOccurrence(moment, TimeZone, inclusive: true) == moment;
+
+    /// <summary>The slots just before and just after <paramref name="moment"/>, to name when a requested time is not a slot.</summary>
+    public (DateTimeOffset? Before, DateTimeOffset? After) SlotsAround(DateTimeOffset moment)
+    {
+        if (_once is { } once) return once < moment ? (once, null) : (null, once);
+        var after = _cron!.GetNextOccurrence(moment, TimeZone);
+        DateTimeOffset? before = null;
+        // Widening windows: a frequent cron finds its previous slot without walking a year of occurrences.
+        foreach (var window in new[] { TimeSpan.FromDays(1), TimeSpan.FromDays(32), MaxLookBack })
+        {
+            foreach (var slot in _cron.GetOccurrences(moment - window, moment, TimeZone, fromInclusive: true, toInclusive: false)) before = slot;
+            if (before is not null) break;
+        }
+        return (before, after);
+    }
+
     public override string ToString() => Description;
 }

@@ -1,8 +1,8 @@
 using System.Buffers;
-using System.IO.Compression;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Pipeline.Engine.Building;
+using Pipeline.Engine.Configuration;
 
 namespace Pipeline.Engine.Sources;
 
@@ -22,13 +22,15 @@ public sealed class CsvSliceReader : ISliceReader
     private readonly FileStream _file;
     private readonly byte _delimiter;
     private readonly int _chunkSize;
+    private readonly int _maxField;
     private byte[] _carry;
     private int _carryLength;
     private long _nextLine;
     private bool _eof;
 
-    private CsvSliceReader(SourceFile file, FileStream raw, Stream stream, byte delimiter, int chunkSize)
+    private CsvSliceReader(SourceFile file, FileStream raw, Stream stream, byte delimiter, int chunkSize, int maxField)
     {
+        _maxField = maxField;
         _file = raw;
         _source = file;
         _stream = stream;
@@ -42,7 +44,11 @@ public sealed class CsvSliceReader : ISliceReader
     /// <summary>How far into the file (compressed bytes for .gz) reading has got; for estimates.</summary>
     public long FileBytesRead => _file.Position;
 
-    public static async Task<CsvSliceReader> OpenAsync(SourceFile file, char delimiter, long chunkSize, CancellationToken cancellationToken)
+    public static Task<CsvSliceReader> OpenAsync(SourceFile file, char delimiter, long chunkSize, CancellationToken cancellationToken) =>
+        OpenAsync(file, delimiter, chunkSize, SourceSpec.DefaultMaxFieldSize, cancellationToken);
+
+    /// <param name="maxFieldSize">How far a quoted field may reach before its opening quote counts as stray (<see cref="SourceSpec.MaxFieldSize"/>).</param>
+    public static async Task<CsvSliceReader> OpenAsync(SourceFile file, char delimiter, long chunkSize, long maxFieldSize, CancellationToken cancellationToken)
     {
         FileStream raw;
         try
@@ -53,8 +59,8 @@ public sealed class CsvSliceReader : ISliceReader
         {
             throw new SourceException($"Cannot open {file.Path}: {e.Message}", e);
         }
-        Stream stream = file.Gzip ? new BufferedStream(new GZipStream(raw, CompressionMode.Decompress), 1 << 16) : raw;
-        var reader = new CsvSliceReader(file, raw, stream, (byte)delimiter, (int)Math.Min(chunkSize, 512L * 1024 * 1024));
+        Stream stream = file.Gzip ? new BufferedStream(new GzipSourceStream(raw, file.Path), 1 << 16) : raw;
+        var reader = new CsvSliceReader(file, raw, stream, (byte)delimiter, (int)Math.Min(chunkSize, 512L * 1024 * 1024), (int)Math.Min(maxFieldSize, int.MaxValue));
         try
         {
             await reader.ReadHeaderAsync(cancellationToken);
@@ -71,13 +77,15 @@ public sealed class CsvSliceReader : ISliceReader
     {
         int end;
         var newlines = 0;
-        while ((end = CsvRecordParser.FindRecordEnd(_carry.AsSpan(0, _carryLength), 0, out newlines)) < 0 && !_eof)
+        var stray = false;
+        while ((end = CsvRecordParser.FindRecordEnd(_carry.AsSpan(0, _carryLength), 0, _maxField, _eof, out newlines, out stray)) < 0 && !_eof)
         {
             if (_carryLength == _carry.Length) Grow(_carryLength + 1);
             await FillAsync(Math.Min(_carry.Length, _carryLength + 64 * 1024), cancellationToken);
         }
         if (_carryLength == 0) throw new SourceException($"{_source.Path} is empty: a header row with the column names is required.");
         if (end < 0) end = _carryLength;
+        if (stray) throw new MalformedRowException(_source.Path, 1, "the header row is malformed: a quote in it is never closed");
         var start = _carry.AsSpan(0, _carryLength).StartsWith(Utf8Bom) ? Utf8Bom.Length : 0;
         var header = _carry.AsSpan(start, end - start);
         if (header.Length > 0 && header[^1] == (byte)'\r') header = header[..^1];
@@ -85,9 +93,11 @@ public sealed class CsvSliceReader : ISliceReader
         var count = CsvRecordParser.Parse(header, _delimiter, fields, out var error);
         if (count < 0) throw new MalformedRowException(_source.Path, 1, "the header row is malformed: " + error);
         if (count > fields.Length) throw new SourceException($"{_source.Path}: the header has {count} columns; at most {fields.Length} are supported.");
+        if (SourceText.Problem(header, "header") is { } text) throw new MalformedRowException(_source.Path, 1, "the header row is malformed: " + text);
         var scratch = Array.Empty<byte>();
         var names = new string[count];
         for (var i = 0; i < count; i++) names[i] = Encoding.UTF8.GetString(CsvRecordParser.Value(header, fields[i], ref scratch)).Trim();
+        SourceColumns.RejectDuplicates(_source.Path, names);
         Columns = names;
         _nextLine = 2 + newlines;
         var consumed = Math.Min(end + 1, _carryLength);
@@ -110,15 +120,16 @@ public sealed class CsvSliceReader : ISliceReader
             else
             {
                 // Cut after the last whole record within the first chunkSize bytes.
-                cut = CsvRecordParser.LastRecordBoundary(_carry.AsSpan(0, Math.Min(_carryLength, _chunkSize)));
+                var window = Math.Min(_carryLength, _chunkSize);
+                cut = CsvRecordParser.LastRecordBoundary(_carry.AsSpan(0, window), _maxField, atEnd: _eof && window == _carryLength);
                 while (cut == 0)
                 {
                     // One record is longer than a chunk: read on until it ends, and make it a chunk of its own.
-                    var end = CsvRecordParser.FindRecordEnd(_carry.AsSpan(0, _carryLength), 0, out _);
+                    var end = CsvRecordParser.FindRecordEnd(_carry.AsSpan(0, _carryLength), 0, _maxField, _eof, out _, out _);
                     if (end >= 0) { cut = end + 1; break; }
                     if (_eof) { cut = _carryLength; break; }
                     if (_carryLength >= MaxRecordBytes)
-                        throw new MalformedRowException(_source.Path, _nextLine, $"a record is longer than {MaxRecordBytes / (1024 * 1024)} MiB; this usually means a quote is never closed");
+                        throw new MalformedRowException(_source.Path, _nextLine, $"a record is longer than {MaxRecordBytes / (1024 * 1024)} MiB without a line break; the file is not CSV with these settings (check the delimiter and the format)");
                     if (_carryLength == _carry.Length) Grow(_carry.Length * 2);
                     await FillAsync(Math.Min(_carry.Length, _carryLength + 64 * 1024), cancellationToken);
                 }
@@ -154,7 +165,7 @@ public sealed class CsvSliceReader : ISliceReader
                 SourceBuffers<byte>.Return(chunkBuffer);
                 continue;
             }
-            yield return new CsvChunk(current, chunkBuffer, chunkLength, firstLine, _delimiter, Columns.Count);
+            yield return new CsvChunk(current, chunkBuffer, chunkLength, firstLine, _delimiter, Columns.Count, _maxField);
         }
     }
 
@@ -163,16 +174,8 @@ public sealed class CsvSliceReader : ISliceReader
         target = Math.Min(target, _carry.Length);
         while (!_eof && _carryLength < target)
         {
-            int read;
-            try
-            {
-                // Never read past the target: where chunks are cut must not depend on how much one read returns.
-                read = await _stream.ReadAsync(_carry.AsMemory(_carryLength, target - _carryLength), cancellationToken);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new SourceException($"{_source.Path} is not valid gzip data near line {_nextLine}: {e.Message}", e);
-            }
+            // Never read past the target: where chunks are cut must not depend on how much one read returns.
+            var read = await _stream.ReadAsync(_carry.AsMemory(_carryLength, target - _carryLength), cancellationToken);
             if (read == 0) _eof = true;
             _carryLength += read;
         }
@@ -195,7 +198,7 @@ public sealed class CsvSliceReader : ISliceReader
 }
 
 /// <summary>Complete CSV records, every one ending with '\n', with the line number of the first.</summary>
-internal sealed class CsvChunk(int seq, byte[] buffer, int length, long firstLine, byte delimiter, int columnCount) : ISourceChunk
+internal sealed class CsvChunk(int seq, byte[] buffer, int length, long firstLine, byte delimiter, int columnCount, int maxField) : ISourceChunk
 {
     private byte[]? _buffer = buffer;
 
@@ -212,38 +215,49 @@ internal sealed class CsvChunk(int seq, byte[] buffer, int length, long firstLin
         var selection = writer.Selection;
         var fields = ArrayPool<CsvField>.Shared.Rent(columnCount + 1);
         var scratch = new byte[1024]; // grows for long quoted values
+        // One vectorized pass over the chunk; rows are checked one by one only in a chunk that has a bad byte.
+        var checkText = !SourceText.IsValid(data);
         try
         {
             var line = firstLine;
             var position = 0;
             while (position < data.Length)
             {
-                var end = CsvRecordParser.FindRecordEnd(data, position, out var inside);
+                // Every record of a chunk ends with '\n', so a quote not closed in it is a stray one (atEnd).
+                var end = CsvRecordParser.FindRecordEnd(data, position, maxField, atEnd: true, out var inside, out var stray);
                 var recordLine = line;
+                var lines = 1 + inside;
                 if (end < 0)
                 {
                     writer.RowsRead++;
-                    writer.Malformed(recordLine, "a quoted field is never closed (the file ends inside quotes)");
+                    writer.Malformed(recordLine, "a quoted field is never closed (the file ends inside quotes)", data[position..].Count((byte)'\n'));
                     break;
                 }
                 var record = data[position..end];
                 position = end + 1;
-                line += 1 + inside;
+                line += lines;
+                if (stray)
+                {
+                    writer.RowsRead++;
+                    writer.Malformed(recordLine, $"a quote in it is not closed within {ByteSize.Format(maxField)} (the source's maxFieldSize) or before the end of the file, so the row is taken to end with line {recordLine + inside}", lines);
+                    continue;
+                }
                 if (record.Length > 0 && record[^1] == (byte)'\r') record = record[..^1];
                 if (record.IsEmpty) continue; // blank lines carry no row
 
                 writer.RowsRead++;
+                if (checkText && SourceText.Problem(record) is { } text) { writer.Malformed(recordLine, text, lines); continue; }
                 var count = CsvRecordParser.Parse(record, delimiter, fields.AsSpan(0, columnCount + 1), out var error);
-                if (count < 0) { writer.Malformed(recordLine, error!); continue; }
-                if (count != columnCount) { writer.Malformed(recordLine, $"has {count} columns, the header has {columnCount}"); continue; }
+                if (count < 0) { writer.Malformed(recordLine, error! + LinesNote(lines), lines); continue; }
+                if (count != columnCount) { writer.Malformed(recordLine, $"has {count} columns, the header has {columnCount}{LinesNote(lines)}", lines); continue; }
 
-                if (fields[binding.Id].Length == 0) { writer.Malformed(recordLine, "its id column is empty"); continue; }
+                if (fields[binding.Id].Length == 0) { writer.Malformed(recordLine, "its id column is empty", lines); continue; }
                 if (!selection.IsMember(CsvRecordParser.Value(record, fields[binding.Segments], ref scratch))) continue;
                 if (binding.UpdatedAt >= 0)
                 {
                     if (!selection.InWindow(CsvRecordParser.Value(record, fields[binding.UpdatedAt], ref scratch), out var inWindow))
                     {
-                        writer.Malformed(recordLine, "its updatedAt value is not an ISO 8601 timestamp");
+                        writer.Malformed(recordLine, "its updatedAt value is not an ISO 8601 timestamp", lines);
                         continue;
                     }
                     if (!inWindow) continue;
@@ -259,6 +273,9 @@ internal sealed class CsvChunk(int seq, byte[] buffer, int length, long firstLin
             ArrayPool<CsvField>.Shared.Return(fields);
         }
     }
+
+    /// <summary>A record over many lines is usually a stray quote that took the rows after it along.</summary>
+    private static string LinesNote(int lines) => lines > 1 ? $" (the row spans {lines} lines: a quote may be misplaced)" : "";
 
     public void Dispose()
     {

@@ -33,6 +33,9 @@ internal sealed class ParquetByteColumn : IDisposable
 
     public int Slots { get; private set; }
 
+    /// <summary>True when every value (and dictionary entry) is valid source text; else rows are checked one by one.</summary>
+    public bool AllText { get; private set; }
+
     /// <summary>Entries of the chunk's dictionary (0 when it has none).</summary>
     public int DictionaryCount => _dictionaryCount;
 
@@ -129,6 +132,9 @@ internal sealed class ParquetByteColumn : IDisposable
                         break; // index pages carry no values
                 }
             }
+            AllText = true;
+            for (var e = 0; e < _dictionaryCount && AllText; e++) AllText = SourceText.IsValid(DictionaryValue(e));
+            for (var i = 0; i < Slots && AllText; i++) if (_slotEntry[i] < 0 && _length[i] > 0) AllText = SourceText.IsValid(Value(i));
         }
         finally
         {

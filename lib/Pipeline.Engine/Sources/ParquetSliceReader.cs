@@ -31,6 +31,7 @@ public sealed class ParquetSliceReader : ISliceReader
     {
         await using var handle = await ParquetHandle.OpenAsync(file, cancellationToken);
         var columns = handle.Reader.Schema.Fields.Select(f => f.Name).ToList();
+        SourceColumns.RejectDuplicates(file.Path, columns);
         var layout = new ParquetLayout(handle.Reader.Schema, handle.Reader.Metadata, handle.Reader.Schema.GetDataFields());
         return new ParquetSliceReader(file, columns, handle.Reader.RowGroupCount, layout);
     }
@@ -69,14 +70,33 @@ internal sealed class ParquetHandle : IAsyncDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new SourceException($"Cannot open {file.Path}: {e.Message}", e); }
         try
         {
+            await CheckFramingAsync(stream, file.Path, cancellationToken);
             var reader = await ParquetReader.CreateAsync(stream, new ParquetOptions(), leaveStreamOpen: true, cancellationToken);
             return new ParquetHandle(stream, reader);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             await stream.DisposeAsync();
-            throw new SourceException($"{file.Path} is not a readable Parquet file: {e.Message}", e);
+            if (e is SourceException) throw;
+            throw new SourceException($"{file.Path}: the Parquet footer (schema and row group index) cannot be read ({e.Message}); the file is damaged: write it again.", e);
         }
+    }
+
+    /// <summary>"PAR1" at both ends and a footer that fits: what a file cut short or not Parquet at all lacks.</summary>
+    private static async Task CheckFramingAsync(FileStream stream, string path, CancellationToken cancellationToken)
+    {
+        var length = stream.Length;
+        var head = new byte[4];
+        var tail = new byte[8];
+        if (length >= 4) await RandomAccess.ReadAsync(stream.SafeFileHandle, head, 0, cancellationToken);
+        if (length >= 12) await RandomAccess.ReadAsync(stream.SafeFileHandle, tail, length - 8, cancellationToken);
+        if (!head.AsSpan().SequenceEqual("PAR1"u8))
+            throw new SourceException($"{path} is not a Parquet file: it does not start with the Parquet marker PAR1 ({length} bytes). Check the file, or set \"format\" on the source.");
+        if (!tail.AsSpan(4).SequenceEqual("PAR1"u8))
+            throw new SourceException($"{path}: truncated Parquet file: it does not end with the Parquet marker PAR1 after {length} bytes, so its footer is missing. The file was cut short, for example by an interrupted copy or upload: write it again.");
+        var footer = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(tail);
+        if (footer > length - 12)
+            throw new SourceException($"{path}: corrupt Parquet file: its footer claims {footer} bytes, more than the {length}-byte file holds: write it again.");
     }
 
     public async ValueTask DisposeAsync()
@@ -115,6 +135,16 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
     public async ValueTask LoadAsync(ColumnBinding binding, CancellationToken cancellationToken)
     {
         if (TryLoadBytes(binding)) return;
+        try { await LoadWithParquetNetAsync(binding, cancellationToken); }
+        catch (Exception e) when (e is not (OperationCanceledException or SourceException))
+        {
+            // A decoder's own words ("Data corruption detected") do not say which file; a retry cannot mend the file.
+            throw new SourceException($"{file.Path}: row group {rowGroup} cannot be read: {e.Message.TrimEnd('.')}. The file is damaged: write it again.", e);
+        }
+    }
+
+    private async Task LoadWithParquetNetAsync(ColumnBinding binding, CancellationToken cancellationToken)
+    {
         await using var handle = await ParquetHandle.OpenAsync(file, cancellationToken);
         var schema = handle.Reader.Schema;
         using var group = handle.Reader.OpenRowGroupReader(rowGroup);
@@ -186,13 +216,9 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
             columns = null;
             return true;
         }
-        catch (NotSupportedException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            return false;
-        }
-        catch (Exception e) when (e is InvalidDataException or IndexOutOfRangeException or ArgumentOutOfRangeException or ArgumentException)
-        {
-            // Let Parquet.Net read it: it gives the better message if the file really is damaged.
+            // Not covered here (NotSupportedException), or damaged: Parquet.Net reads it, or names what is wrong.
             return false;
         }
         finally
@@ -292,6 +318,7 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
             writer.RowsRead++;
             var rowNumber = row + 1;
             if (string.IsNullOrEmpty(ids?[row])) { writer.Malformed(rowNumber, $"row {rowNumber} of row group {rowGroup} has no id"); continue; }
+            if (DecodedTextProblem(binding, row) is { } problem) { writer.Malformed(rowNumber, $"row {rowNumber} of row group {rowGroup}: {problem}"); continue; }
             bool member;
             if (_segmentLists is not null) member = _segmentLists[row] is { } list && selection.IsMember(list);
             else
@@ -324,6 +351,18 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
         }
     }
 
+    private string? DecodedTextProblem(ColumnBinding binding, int row)
+    {
+        foreach (var c in binding.Used)
+        {
+            var problem = c == binding.Segments && _segmentLists is not null
+                ? _segmentLists[row]?.Select(SourceText.Problem).FirstOrDefault(p => p is not null)
+                : SourceText.Problem(_text[c]?[row]);
+            if (problem is not null) return $"column \"{layout.Schema.Fields[c].Name}\": {problem}";
+        }
+        return null;
+    }
+
     private void WriteBytes(ChunkWriter writer, ParquetByteColumn?[] columns)
     {
         var binding = writer.Binding;
@@ -343,11 +382,13 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
             dictionaryMatches = new bool[segments.DictionaryCount];
             for (var e = 0; e < dictionaryMatches.Length; e++) dictionaryMatches[e] = selection.IsMemberElement(segments.DictionaryValue(e));
         }
+        var checkText = binding.Used.Any(c => !columns[c]!.AllText);
         for (var row = 0; row < _rows; row++)
         {
             writer.RowsRead++;
             var rowNumber = row + 1;
             if (ids.Value(row).IsEmpty) { writer.Malformed(rowNumber, $"row {rowNumber} of row group {rowGroup} has no id"); continue; }
+            if (checkText && TextProblem(binding, columns, row) is { } problem) { writer.Malformed(rowNumber, $"row {rowNumber} of row group {rowGroup}: {problem}"); continue; }
             bool member;
             if (first is not null)
             {
@@ -371,6 +412,21 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
             rows.EndRow();
             writer.RowsWritten++;
         }
+    }
+
+    /// <summary>The first used value of the row that is not valid source text, named by column; null when all are.</summary>
+    private string? TextProblem(ColumnBinding binding, ParquetByteColumn?[] columns, int row)
+    {
+        foreach (var c in binding.Used)
+        {
+            var column = columns[c]!;
+            if (column.AllText) continue;
+            var (from, to) = c == binding.Segments && _rowFirstSlot is { } first ? (first[row], first[row + 1]) : (row, row + 1);
+            for (var slot = from; slot < to; slot++)
+                if (!column.IsNull(slot) && SourceText.Problem(column.Value(slot), "value") is { } problem)
+                    return $"column \"{layout.Schema.Fields[c].Name}\": {problem}";
+        }
+        return null;
     }
 
     public void Dispose()

@@ -17,6 +17,20 @@ public sealed class MalformedRowException(string file, long line, string reason)
     public string Reason { get; } = reason;
 }
 
+public static class SourceColumns
+{
+    /// <summary>Two columns of one name make "email" ambiguous: which one an export reads would be an accident.</summary>
+    public static void RejectDuplicates(string file, IReadOnlyList<string> columns)
+    {
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < columns.Count; i++)
+        {
+            if (seen.TryAdd(columns[i], i)) continue;
+            throw new SourceException($"{file}: columns {seen[columns[i]] + 1} and {i + 1} are both named \"{columns[i]}\"; every column needs its own name. Rename one in the source.");
+        }
+    }
+}
+
 public static class SourceCatalog
 {
     /// <summary>The snapshot's files in a stable order (ordinal by name), so plans and outputs are reproducible.</summary>
@@ -54,5 +68,36 @@ public static class SourceCatalog
             ".parquet" => SourceFormat.Parquet,
             _ => null,
         };
+    }
+}
+
+/// <summary>
+/// Source text must be UTF-8 without NUL bytes: output files and manifests declare UTF-8, and a replaced character in
+/// an email or id is wrong data, so a row holding either is malformed (and the fail/skip policy decides).
+/// </summary>
+public static class SourceText
+{
+    public static bool IsValid(ReadOnlySpan<byte> text) => !text.Contains((byte)0) && System.Text.Unicode.Utf8.IsValid(text);
+
+    /// <summary>Why <paramref name="text"/> is not valid source text, naming the 1-based byte; null when it is.</summary>
+    public static string? Problem(ReadOnlySpan<byte> text, string of = "row")
+    {
+        for (var i = 0; i < text.Length;)
+        {
+            if (text[i] == 0) return $"byte {i + 1} of the {of} is a NUL (0x00)";
+            if (System.Text.Rune.DecodeFromUtf8(text[i..], out _, out var consumed) != System.Buffers.OperationStatus.Done)
+                return $"byte {i + 1} of the {of} (0x{text[i]:X2}) is not valid UTF-8; the source must be UTF-8";
+            i += consumed;
+        }
+        return null;
+    }
+
+    /// <summary>For text Parquet.Net decoded (invalid bytes became U+FFFD): why it is not valid, or null.</summary>
+    public static string? Problem(string? text)
+    {
+        if (text is null) return null;
+        var at = text.AsSpan().IndexOfAny('\0', '\uFFFD');
+        if (at < 0) return null;
+        return text[at] == '\0' ? $"character {at + 1} is a NUL (U+0000)" : $"character {at + 1} is U+FFFD, the mark of bytes that are not valid UTF-8";
     }
 }

@@ -8,7 +8,7 @@ public static class SourceReaders
     public static async Task<ISliceReader> OpenAsync(SourceFile file, ExportSpec spec, CancellationToken cancellationToken) => file.Format switch
     {
         SourceFormat.Parquet => await ParquetSliceReader.OpenAsync(file, cancellationToken),
-        _ => await CsvSliceReader.OpenAsync(file, spec.Source.Delimiter, spec.Tuning.ChunkSize, cancellationToken),
+        _ => await CsvSliceReader.OpenAsync(file, spec.Source.Delimiter, spec.Tuning.ChunkSize, spec.Source.MaxFieldSize, cancellationToken),
     };
 
     /// <summary>The column names of a file, for validation and dry runs.</summary>

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text.RegularExpressions;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -73,6 +72,7 @@ public sealed partial class S3Destination : IExportDestination
             var call = new S3Call(S3Operations.PutObject, Bucket, key, uploadId, partNumber);
             var response = await _s3.SendAsync(call, (client, ct) => client.PutObjectAsync(_requests.Put(key, content, sha, properties), ct), cancellationToken);
             etag = response.ETag;
+            CheckPutAnswer(key, content.Span, sha, response);
         }
         else
         {
@@ -88,24 +88,31 @@ public sealed partial class S3Destination : IExportDestination
     public async Task CompleteFileAsync(string key, string uploadId, IReadOnlyList<PartReceipt> parts, long length, CancellationToken cancellationToken)
     {
         CheckParts(key, parts, length);
-        // Written whole, with its checksum, when part 1 arrived: nothing is left to do. (Checking with HEAD would
-        // need s3:GetObject, which a least-privilege writer may not have.)
-        if (SinglePutUpload.TryDecode(uploadId, out _)) return;
+        // Written whole when part 1 arrived; HEAD shows whether the store kept it (s3:GetObject is in the writer policy).
+        if (SinglePutUpload.TryDecode(uploadId, out _))
+        {
+            await VerifyAsync(key, ExpectedObject.OfSinglePut(parts[0], EtagsAreMd5), [], [], cancellationToken);
+            return;
+        }
+        var expected = ExpectedObject.Of(parts, length, EtagsAreMd5, _requests.Compatibility);
         var call = new S3Call(S3Operations.CompleteMultipartUpload, Bucket, key, uploadId);
         try
         {
-            await _s3.SendRawAsync(call, (client, ct) => client.CompleteMultipartUploadAsync(_requests.Complete(key, uploadId, parts, length), ct), cancellationToken);
+            var response = await _s3.SendRawAsync(call, (client, ct) => client.CompleteMultipartUploadAsync(_requests.Complete(key, uploadId, parts, length), ct), cancellationToken);
+            await VerifyAsync(key, expected, [response.ETag], [response.ChecksumSHA256], cancellationToken);
             Log.Completed(_logger, Describe(key), uploadId, parts.Count, length);
         }
         catch (AmazonServiceException e) when (S3Errors.IsNoSuchUpload(e))
         {
-            // An earlier attempt may have completed it and died before recording that.
-            if (await CompletedEarlierAsync(key, parts, length, cancellationToken))
+            // An earlier attempt may have completed it and died before recording that: then the object must be this upload's result.
+            var head = await HeadAsync(key, cancellationToken);
+            if (head is null) throw _s3.Explain(e, call);
+            if (Mismatch(expected, head, [], []) is { } mismatch)
             {
-                Log.AlreadyCompleted(_logger, Describe(key), uploadId);
-                return;
+                throw new DestinationException($"{_s3.Explain(e, call).Message} The object now at {Describe(key)} is not this upload's result: the store has {mismatch}. " +
+                    $"If an earlier attempt completed the upload, the store completed it wrongly. {Hint}", e);
             }
-            throw _s3.Explain(e, call);
+            Log.AlreadyCompleted(_logger, Describe(key), uploadId);
         }
         catch (AmazonServiceException e) when (_s3.TryExplain(e, call, out var explained))
         {
@@ -137,7 +144,8 @@ public sealed partial class S3Destination : IExportDestination
     {
         var sha = Convert.ToBase64String(SHA256.HashData(content.Span));
         var call = new S3Call(S3Operations.PutObject, Bucket, key);
-        await _s3.SendAsync(call, (client, ct) => client.PutObjectAsync(_requests.Put(key, content, sha, properties), ct), cancellationToken);
+        var response = await _s3.SendAsync(call, (client, ct) => client.PutObjectAsync(_requests.Put(key, content, sha, properties), ct), cancellationToken);
+        CheckPutAnswer(key, content.Span, _requests.Compatibility ? "" : sha, response);
     }
 
     public async Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) => await HeadAsync(key, cancellationToken) is not null;
@@ -160,39 +168,43 @@ public sealed partial class S3Destination : IExportDestination
         }
     }
 
-    /// <summary>
-    /// True when the object is there with the expected length and, where S3's multipart ETag can be predicted
-    /// from the part ETags (MD5s, i.e. no SSE-KMS), with that ETag: then it is this upload's result, not an older object.
-    /// </summary>
-    private async Task<bool> CompletedEarlierAsync(string key, IReadOnlyList<PartReceipt> parts, long length, CancellationToken cancellationToken)
+    /// <summary>S3's ETags are MD5s of the bytes, except under SSE-KMS (see <see cref="ExpectedObject"/>).</summary>
+    private bool EtagsAreMd5 => _destination.S3?.Encryption != S3Encryption.Kms;
+
+    /// <summary>A bucket's default encryption can be SSE-KMS whatever the config says; S3 names it in every answer.</summary>
+    private static bool IsKms(ServerSideEncryptionMethod? reported) =>
+        reported?.Value is { } method && method.StartsWith("aws:kms", StringComparison.Ordinal);
+
+    /// <summary>What to do about an object that is not what was uploaded.</summary>
+    private string Hint => "No manifest lists the file; delete the object. " + (_requests.Compatibility
+        ? "The store acknowledged bytes it did not keep: check its logs and capacity."
+        : $"If {_connection.Describe()} is an S3-compatible store rather than Amazon S3, set \"compatibility\": true on destination " +
+          $"\"{_destination.Name}\" (no aws-chunked bodies, no checksums in the completion, which some stores mishandle).");
+
+    private string? Mismatch(ExpectedObject expected, GetObjectMetadataResponse head, IEnumerable<string?> etags, IEnumerable<string?> checksums) =>
+        (IsKms(head.ServerSideEncryptionMethod) ? expected with { ETag = null } : expected)
+        .Mismatch(head.ContentLength, etags.Append(head.ETag), checksums.Append(head.ChecksumSHA256), _requests.Compatibility);
+
+    /// <summary>Fails the file unless the store holds what was uploaded: the completion's answer and HEAD against the prediction.</summary>
+    private async Task VerifyAsync(string key, ExpectedObject expected, IEnumerable<string?> etags, IEnumerable<string?> checksums, CancellationToken cancellationToken)
     {
-        var head = await HeadAsync(key, cancellationToken);
-        if (head is null || head.ContentLength != length) return false;
-        var expected = _destination.S3?.Encryption == S3Encryption.Kms ? null : MultipartETag(parts);
-        var actual = head.ETag?.Trim('"');
-        return expected is null || actual is null || !MultipartETagPattern().IsMatch(actual) || actual == expected;
+        var head = await HeadAsync(key, cancellationToken)
+                   ?? throw new DestinationException($"{Describe(key)}: the store acknowledged the file but has no object under its name (destination \"{_destination.Name}\"). " +
+                       "Fix: check that nothing else (a lifecycle rule, another writer) deletes objects under the prefix, then run the export again.");
+        if (Mismatch(expected, head, etags, checksums) is { } mismatch)
+            throw new DestinationException($"{Describe(key)}: the store completed {mismatch} (destination \"{_destination.Name}\"). {Hint}");
     }
 
-    [GeneratedRegex("^[0-9a-f]{32}-[0-9]+$")]
-    private static partial Regex MultipartETagPattern();
-
-    [GeneratedRegex("^[0-9a-f]{32}$")]
-    private static partial Regex Md5Pattern();
+    /// <summary>A single put's answer: its ETag is the body's MD5 where ETags are MD5s, its checksum the body's SHA-256 when one was sent.</summary>
+    private void CheckPutAnswer(string key, ReadOnlySpan<byte> content, string sha256Base64, PutObjectResponse response)
+    {
+        var expected = new ExpectedObject(content.Length, EtagsAreMd5 && !IsKms(response.ServerSideEncryptionMethod) ? ExpectedObject.PutETag(content) : null, sha256Base64.Length == 0 ? null : sha256Base64, Multipart: false);
+        if (expected.Mismatch(null, [response.ETag], [response.ChecksumSHA256], _requests.Compatibility) is { } mismatch)
+            throw new DestinationException($"{Describe(key)}: the store answered the upload of {mismatch} (destination \"{_destination.Name}\"). {Hint}");
+    }
 
     /// <summary>S3's ETag of a completed multipart upload: MD5 of the concatenated binary part MD5s, "-", the part count.</summary>
-    internal static string? MultipartETag(IReadOnlyList<PartReceipt> parts)
-    {
-        var digests = new List<byte>(parts.Count * 16);
-        foreach (var part in parts.OrderBy(p => p.PartNumber))
-        {
-            var hex = part.ETag.Trim('"').ToLowerInvariant();
-            if (!Md5Pattern().IsMatch(hex)) return null;
-            digests.AddRange(Convert.FromHexString(hex));
-        }
-#pragma warning disable CA5351 // MD5 is what S3 uses for ETags; this only predicts one, it protects nothing
-        return Convert.ToHexStringLower(MD5.HashData(digests.ToArray())) + "-" + parts.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
-#pragma warning restore CA5351
-    }
+    internal static string? MultipartETag(IReadOnlyList<PartReceipt> parts) => ExpectedObject.MultipartETag(parts);
 
     /// <summary>The engine must hand over parts 1..N covering exactly the file; anything else is a bug, not a user error.</summary>
     private void CheckParts(string key, IReadOnlyList<PartReceipt> parts, long length)

@@ -121,8 +121,13 @@ internal sealed class S3Requests
         return request;
     }
 
-    public GetObjectMetadataRequest Head(string key) =>
-        new() { BucketName = Bucket, Key = key, ExpectedBucketOwner = ExpectedBucketOwner };
+    /// <summary>HEAD of an object; outside compatibility mode it asks for the stored checksum too (S3 reports it only when asked).</summary>
+    public GetObjectMetadataRequest Head(string key)
+    {
+        var request = new GetObjectMetadataRequest { BucketName = Bucket, Key = key, ExpectedBucketOwner = ExpectedBucketOwner };
+        if (!Compatibility) request.ChecksumMode = ChecksumMode.ENABLED;
+        return request;
+    }
 
     public DeleteObjectRequest Delete(string key) =>
         new() { BucketName = Bucket, Key = key, ExpectedBucketOwner = ExpectedBucketOwner };

@@ -103,7 +103,7 @@ internal static partial class S3Errors
         if (e.ErrorCode == "NoSuchUpload")
         {
             return $"The multipart upload {call.UploadId} of {call.Target} no longer exists ({where}): it was completed, aborted, or removed by a " +
-                   "lifecycle rule (AbortIncompleteMultipartUpload) or the stale-upload sweep. Fix: run the export again; if this repeats, " +
+                   "lifecycle rule (AbortIncompleteMultipartUpload) or the stale-upload sweep. Fix: retry the run with `pipeline retry RUN_ID` (the FAILED line names the run; `pipeline run` also retries failed scheduled runs by itself); if this repeats, " +
                    "make the bucket's AbortIncompleteMultipartUpload rule longer than an export takes.";
         }
         if (e.ErrorCode == "InvalidStorageClass")

@@ -70,13 +70,13 @@ public class ChunkWriterTests
         writer.Malformed(3, "bad");
 
         var first = writer.TakeCounts();
-        writer.Malformed(12, "worse");
+        writer.Malformed(12, "worse", lines: 40);
         var second = writer.TakeCounts();
 
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(first, Is.EqualTo(new ChunkCounts(10, 4, 1, "/data/profiles.csv, line 3: bad")));
-            Assert.That(second, Is.EqualTo(new ChunkCounts(0, 0, 1, "/data/profiles.csv, line 12: worse")));
+            Assert.That(first, Is.EqualTo(new ChunkCounts(10, 4, 1, "/data/profiles.csv, line 3: bad", LinesSkipped: 1)));
+            Assert.That(second, Is.EqualTo(new ChunkCounts(0, 0, 1, "/data/profiles.csv, line 12: worse", LinesSkipped: 40)));
             Assert.That(writer.TakeCounts(), Is.EqualTo(new ChunkCounts(0, 0, 0, null)));
         }
     }
@@ -100,14 +100,14 @@ public class ChunkWriterTests
         using var output = new MemoryStream();
         rows.Reset(output);
 
-        using (var chunk = new CsvChunk(0, data, text.Length, firstLine: 20, (byte)',', Columns.Length))
+        using (var chunk = new CsvChunk(0, data, text.Length, firstLine: 20, (byte)',', Columns.Length, (int)SourceSpec.DefaultMaxFieldSize))
             chunk.Write(writer);
         rows.Flush();
 
         using (Assert.EnterMultipleScope())
         {
             Assert.That(Encoding.UTF8.GetString(output.ToArray()), Is.EqualTo("b@x,p2\ne@x,p5\n"));
-            Assert.That(writer.TakeCounts(), Is.EqualTo(new ChunkCounts(5, 2, 1, "/data/profiles.csv, line 23: its updatedAt value is not an ISO 8601 timestamp")));
+            Assert.That(writer.TakeCounts(), Is.EqualTo(new ChunkCounts(5, 2, 1, "/data/profiles.csv, line 23: its updatedAt value is not an ISO 8601 timestamp", LinesSkipped: 1)));
         }
     }
 

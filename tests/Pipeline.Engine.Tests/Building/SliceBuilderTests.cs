@@ -65,6 +65,26 @@ public class SliceBuilderTests
         Assert.That(e?.Message, Is.EqualTo("state store is gone"));
     }
 
+    [Test]
+    public async Task Under_skip_the_build_stops_once_the_slice_alone_has_skipped_more_than_max_skipped_rows()
+    {
+        // Every row from 2,000 on has two columns of three: 18,000 malformed rows over many chunks.
+        var (run, slice) = Plan(rows: 20_000, malformedFrom: 2_000);
+        run = run with { Spec = run.Spec with { OnMalformedRow = MalformedRowPolicy.Skip, MaxSkippedRows = 100 } };
+        var staging = new MemoryStaging();
+        var store = Fake.Create<IRunStore>((method, args) => method switch
+        {
+            nameof(IRunStore.ListChunksAsync) => Task.FromResult<IReadOnlyList<ChunkRecord>>([]),
+            nameof(IRunStore.RecordChunkAsync) => Record((ChunkRecord)args[1]!, staging),
+            _ => throw new NotSupportedException(method),
+        });
+
+        var e = await Assert.ThrowsAsync<Pipeline.Engine.Sources.SourceException>(() => new SliceBuilder(staging, store, new ExportProgress(), new SemaphoreSlim(2, 2)).BuildAsync(run, slice, CancellationToken.None));
+
+        Assert.That(e?.Message, Does.StartWith("Activation \"vip\" skipped ").And.Contain("source lines as malformed, more than maxSkippedRows (100)").And.Contain($"line 2002: has 2 columns, the header has 3"));
+        Assert.That(Recorded.Sum(r => r.RowsSkipped), Is.LessThan(18_000), "it stopped before the end of the slice");
+    }
+
     private ConcurrentBag<ChunkRecord> Recorded { get; } = [];
 
     private Task Record(ChunkRecord record, MemoryStaging staging)
@@ -74,11 +94,15 @@ public class SliceBuilderTests
         return Task.CompletedTask;
     }
 
-    private (ExportRun Run, SlicePlan Slice) Plan(int rows)
+    private (ExportRun Run, SlicePlan Slice) Plan(int rows, int malformedFrom = int.MaxValue)
     {
         var path = Path.Combine(_dir, "profiles.csv");
         var csv = new StringBuilder("profileId,email,segments\n");
-        for (var i = 0; i < rows; i++) csv.Append(CultureInfo.InvariantCulture, $"p{i},user{i}@example.com,{(i % 3 == 0 ? "S1;S2" : "S2")}\n");
+        for (var i = 0; i < rows; i++)
+        {
+            if (i >= malformedFrom) csv.Append(CultureInfo.InvariantCulture, $"p{i},S1\n");
+            else csv.Append(CultureInfo.InvariantCulture, $"p{i},user{i}@example.com,{(i % 3 == 0 ? "S1;S2" : "S2")}\n");
+        }
         File.WriteAllText(path, csv.ToString());
         var spec = new ExportSpec
         {

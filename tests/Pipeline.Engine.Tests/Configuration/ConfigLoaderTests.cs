@@ -241,6 +241,45 @@ public class ConfigLoaderTests
     }
 
     [Test]
+    public void Skip_limits_and_the_field_bound_have_defaults_and_can_be_set()
+    {
+        var defaults = ConfigLoader.Parse(SampleConfig, ConfigPath);
+        var set = ConfigLoader.Parse(Sample(root =>
+        {
+            Activation(root, 0)["onMalformedRow"] = "skip";
+            Activation(root, 0)["maxSkippedRows"] = 50;
+            Activation(root, 0)["maxSkippedFraction"] = 0.2;
+            root["sources"]!["profiles"]!["maxFieldSize"] = "64KiB";
+        }), ConfigPath);
+
+        using (Assert.EnterMultipleScope())
+        {
+            var d = defaults.Activations[0].Spec;
+            Assert.That((d.MaxSkippedRows, d.MaxSkippedFraction, d.Source.MaxFieldSize), Is.EqualTo((1000L, 0.01, 1024L * 1024)));
+            var a = set.Activations[0].Spec;
+            Assert.That((a.OnMalformedRow, a.MaxSkippedRows, a.MaxSkippedFraction, a.Source.MaxFieldSize), Is.EqualTo((MalformedRowPolicy.Skip, 50L, 0.2, 64L * 1024)));
+        }
+    }
+
+    [Test]
+    public void Skip_limits_and_the_field_bound_out_of_range_are_problems_at_their_paths()
+    {
+        var problems = Problems(Sample(root =>
+        {
+            Activation(root, 0)["maxSkippedRows"] = -1;
+            Activation(root, 0)["maxSkippedFraction"] = 1.5;
+            root["sources"]!["profiles"]!["maxFieldSize"] = "100MiB";
+        }));
+
+        Assert.That(problems.Select(p => (p.Path, p.Message)), Is.EquivalentTo(new[]
+        {
+            ("$.activations[0].maxSkippedRows", "must be a whole number from 0 to 2147483647, not -1."),
+            ("$.activations[0].maxSkippedFraction", "must be a number from 0 to 1, not 1.5."),
+            ("$.sources.profiles.maxFieldSize", "is 100 MiB, outside 1 KiB to 16 MiB."),
+        }));
+    }
+
+    [Test]
     public void An_unknown_destination_names_the_ones_that_exist()
     {
         var problem = SingleProblem(Sample(root => Activation(root, 1)["destination"] = "nowhere"));

@@ -220,4 +220,49 @@ public class CsvRecordParserTests
     {
         Assert.That(CsvRecordParser.LastRecordBoundary(Utf8(data)), Is.EqualTo(boundary));
     }
+
+    [Test]
+    public void A_quote_not_closed_within_the_bound_is_stray_and_its_record_ends_with_its_line()
+    {
+        var data = Utf8("a,\"b\nc\nd\",e\n");
+        using (Assert.EnterMultipleScope())
+        {
+            // Closes 5 bytes on: within a bound of 8, a quoted field of three lines; beyond a bound of 4, a stray quote.
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 0, 8, atEnd: true, out var inside, out var stray), Is.EqualTo(data.Length - 1));
+            Assert.That((inside, stray), Is.EqualTo((2, false)));
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 0, 4, atEnd: true, out inside, out stray), Is.EqualTo(4));
+            Assert.That((inside, stray), Is.EqualTo((0, true)));
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 8, atEnd: false), Is.EqualTo(data.Length));
+            // Past the stray quote's line, the quote after d opens a field not yet known to close.
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 4, atEnd: false), Is.EqualTo(7));
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 4, atEnd: true), Is.EqualTo(data.Length));
+        }
+    }
+
+    [Test]
+    public void A_quote_open_at_the_end_of_the_data_is_undecided_until_the_bound_or_the_end()
+    {
+        var data = Utf8("a\n\"b\nc\nd\n");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 2, 100, atEnd: false, out _, out _), Is.EqualTo(-1));
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 100, atEnd: false), Is.EqualTo(2));
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 2, 100, atEnd: true, out _, out var stray), Is.EqualTo(4));
+            Assert.That(stray, Is.True);
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 100, atEnd: true), Is.EqualTo(data.Length));
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 3, atEnd: false), Is.EqualTo(data.Length));
+        }
+    }
+
+    [Test]
+    public void A_closing_quote_that_ends_the_data_closes_only_at_the_end()
+    {
+        var data = Utf8("\"a\nb\"");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 0, 100, atEnd: false, out _, out _), Is.EqualTo(-1));
+            Assert.That(CsvRecordParser.FindRecordEnd(Utf8("\"a\nb\"\n"), 0, 100, atEnd: true, out var inside, out var stray), Is.EqualTo(5));
+            Assert.That((inside, stray), Is.EqualTo((1, false)));
+        }
+    }
 }

@@ -49,16 +49,16 @@ public class CsvSliceReaderTests
         return path;
     }
 
-    private static Task<CsvSliceReader> OpenAsync(string path, long chunkSize = TinyChunkSize) =>
-        CsvSliceReader.OpenAsync(SourceCatalog.Describe(path, SourceFormat.Auto), ',', chunkSize, CancellationToken.None);
+    private static Task<CsvSliceReader> OpenAsync(string path, long chunkSize = TinyChunkSize, long maxFieldSize = SourceSpec.DefaultMaxFieldSize) =>
+        CsvSliceReader.OpenAsync(SourceCatalog.Describe(path, SourceFormat.Auto), ',', chunkSize, maxFieldSize, CancellationToken.None);
 
     private sealed record ChunkResult(int Seq, long SourceBytes, string Output, ChunkCounts Counts);
 
     /// <summary>Reads a file the way SliceBuilder does and returns what each chunk wrote: "profileId,email" of members of S1.</summary>
     private static async Task<List<ChunkResult>> ExportAsync(string path, long chunkSize = TinyChunkSize,
-        MalformedRowPolicy policy = MalformedRowPolicy.Fail, Func<int, bool>? skip = null)
+        MalformedRowPolicy policy = MalformedRowPolicy.Fail, Func<int, bool>? skip = null, long maxFieldSize = SourceSpec.DefaultMaxFieldSize)
     {
-        using var reader = await OpenAsync(path, chunkSize);
+        using var reader = await OpenAsync(path, chunkSize, maxFieldSize);
         var spec = new ExportSpec
         {
             ActivationId = "test",
@@ -139,6 +139,83 @@ public class CsvSliceReaderTests
             Assert.That(Output(gzip), Is.EqualTo(Output(plain)));
             Assert.That(gzip.Sum(c => c.SourceBytes), Is.EqualTo(Encoding.UTF8.GetByteCount(content) - Header.Length));
         }
+    }
+
+    [Test]
+    public async Task A_gzip_file_cut_short_fails_with_its_length_instead_of_reading_fewer_rows()
+    {
+        var path = WriteFile("p.csv.gz", MultiLineRecords(ManyRecords));
+        var whole = File.ReadAllBytes(path);
+        var random = new Random(2026);
+        foreach (var cut in Enumerable.Range(0, 12).Select(_ => random.Next(1, whole.Length)).Append(whole.Length - 8).Append(whole.Length - 1))
+        {
+            File.WriteAllBytes(path, whole[..cut]);
+            var e = (await Assert.CatchAsync<SourceException>(() => ExportAsync(path, SmallestChunkSize)))!;
+            Assert.That(e.Message, Does.StartWith($"{path}: truncated gzip stream after {cut} bytes"), $"cut at {cut} of {whole.Length}");
+        }
+    }
+
+    [Test]
+    public async Task A_gzip_file_with_a_bad_crc_fails_at_the_trailer()
+    {
+        var path = WriteFile("p.csv.gz", MultiLineRecords(100));
+        var bytes = File.ReadAllBytes(path);
+        bytes[^7] ^= 0xFF;
+        File.WriteAllBytes(path, bytes);
+
+        var e = (await Assert.CatchAsync<SourceException>(() => ExportAsync(path)))!;
+        Assert.That(e.Message, Does.StartWith($"{path}: corrupt gzip stream at byte {bytes.Length - 8}: the CRC-32 of member 1"));
+    }
+
+    [Test]
+    public async Task A_gz_file_that_is_not_gzip_says_so()
+    {
+        var path = Path.Combine(_dir, "plain.csv.gz");
+        await File.WriteAllTextAsync(path, Header + "p1,a@x,,S1\n");
+
+        var e = (await Assert.CatchAsync<SourceException>(() => OpenAsync(path)))!;
+        Assert.That(e.Message, Does.StartWith($"{path}: corrupt gzip stream at byte 0: the file does not start with the gzip signature"));
+    }
+
+    [Test]
+    public async Task A_byte_that_is_not_utf8_makes_the_row_malformed_naming_line_and_byte()
+    {
+        var path = Path.Combine(_dir, "latin1.csv");
+        await File.WriteAllBytesAsync(path, [.. Encoding.UTF8.GetBytes(Header + "p1,a@x,,S1\n"), .. "p2,M"u8, 0xFC, .. "nchen@x,,S1\np3,c@x,,S1\n"u8]);
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path)))!;
+        Assert.That(e.Message, Is.EqualTo($"{path}, line 3: byte 5 of the row (0xFC) is not valid UTF-8; the source must be UTF-8"));
+        var skipped = await ExportAsync(path, policy: MalformedRowPolicy.Skip);
+        Assert.That((Output(skipped), skipped.Sum(c => c.Counts.RowsSkipped)), Is.EqualTo(("p1,a@x\np3,c@x\n", 1L)));
+    }
+
+    [Test]
+    public async Task A_nul_byte_makes_the_row_malformed()
+    {
+        var path = Path.Combine(_dir, "nul.csv");
+        await File.WriteAllBytesAsync(path, [.. Encoding.UTF8.GetBytes(Header + "p1,a@x,"), 0, .. ",S1\n"u8]);
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path)))!;
+        Assert.That(e.Message, Is.EqualTo($"{path}, line 2: byte 8 of the row is a NUL (0x00)"));
+    }
+
+    [Test]
+    public async Task A_header_that_is_not_utf8_is_malformed_at_line_one()
+    {
+        var path = Path.Combine(_dir, "header.csv");
+        await File.WriteAllBytesAsync(path, [.. "profileId,e"u8, 0xE9, .. "mail,segments\np1,a,S1\n"u8]);
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => OpenAsync(path)))!;
+        Assert.That(e.Message, Is.EqualTo($"{path}, line 1: the header row is malformed: byte 12 of the header (0xE9) is not valid UTF-8; the source must be UTF-8"));
+    }
+
+    [Test]
+    public async Task Two_columns_of_one_name_are_an_error_naming_both()
+    {
+        var path = WriteFile("dup.csv", "profileId,email,segments, email\np1,a,S1,b\n");
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => OpenAsync(path)))!;
+        Assert.That(e.Message, Is.EqualTo($"{path}: columns 2 and 4 are both named \"email\"; every column needs its own name. Rename one in the source."));
     }
 
     [Test]
@@ -311,7 +388,7 @@ public class CsvSliceReaderTests
         using (Assert.EnterMultipleScope())
         {
             Assert.That(e.Line, Is.EqualTo(3));
-            Assert.That(e.Reason, Is.EqualTo("a quoted field is never closed (the file ends inside quotes)"));
+            Assert.That(e.Reason, Is.EqualTo("a quote in it is not closed within 1 MiB (the source's maxFieldSize) or before the end of the file, so the row is taken to end with line 3"));
         }
     }
 
@@ -341,6 +418,70 @@ public class CsvSliceReaderTests
             Assert.That(chunks.Select(c => c.Counts.FirstSkipped).First(s => s is not null),
                 Is.EqualTo($"{path}, line 4: field 3 has a quote but is not enclosed in quotes"));
         }
+    }
+
+    /// <summary>Single-line rows p0..p{count-1} (line = index + 2); members of S1 are the even ones.</summary>
+    private static string OneLineRows(int count, Func<int, string?> replace)
+    {
+        var sb = new StringBuilder(Header);
+        for (var i = 0; i < count; i++) sb.Append(replace(i) ?? $"p{i},user{i}@example.com,note {i},S{i % 2 + 1}\n");
+        return sb.ToString();
+    }
+
+    private static string EvenMembers(int count, Func<int, bool> except) =>
+        string.Concat(Enumerable.Range(0, count).Where(i => i % 2 == 0 && !except(i)).Select(i => $"p{i},user{i}@example.com\n"));
+
+    [TestCase(TinyChunkSize, SourceSpec.DefaultMaxFieldSize)]
+    [TestCase(SmallestChunkSize, SourceSpec.DefaultMaxFieldSize)]
+    [TestCase(TinyChunkSize, SourceSpec.MinMaxFieldSize)]
+    [TestCase(SmallestChunkSize, SourceSpec.MinMaxFieldSize)]
+    public async Task A_stray_quote_costs_only_its_own_line_whatever_the_chunk_size(long chunkSize, long maxFieldSize)
+    {
+        // No other quote follows, so the quote never closes: without a bound it took every row after it.
+        var path = WriteFile("stray.csv", OneLineRows(3000, i => i == 40 ? "p40,\"oops@example.com,note,S1\n" : null));
+
+        var chunks = await ExportAsync(path, chunkSize, MalformedRowPolicy.Skip, maxFieldSize: maxFieldSize);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Output(chunks), Is.EqualTo(EvenMembers(3000, i => i == 40)));
+            Assert.That((chunks.Sum(c => c.Counts.RowsSkipped), chunks.Sum(c => c.Counts.LinesSkipped)), Is.EqualTo((1L, 1L)));
+            Assert.That(chunks.Select(c => c.Counts.FirstSkipped).Single(s => s is not null),
+                Is.EqualTo($"{path}, line 42: a quote in it is not closed within {ByteSize.Format(maxFieldSize)} (the source's maxFieldSize) or before the end of the file, so the row is taken to end with line 42"));
+        }
+    }
+
+    [TestCase(TinyChunkSize)]
+    [TestCase(SmallestChunkSize)]
+    public async Task A_quote_that_closes_far_away_counts_every_line_it_swallowed(long chunkSize)
+    {
+        // The stray quote on line 42 pairs with the first quote of line 2002: one record of 1,961 lines.
+        var path = WriteFile("far.csv", OneLineRows(3000, i => i switch
+        {
+            40 => "p40,\"oops@example.com,note,S1\n",
+            2000 => "p2000,user2000@example.com,\"quoted note\",S1\n",
+            _ => null,
+        }));
+
+        var chunks = await ExportAsync(path, chunkSize, MalformedRowPolicy.Skip);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Output(chunks), Is.EqualTo(EvenMembers(3000, i => i is >= 40 and <= 2000)));
+            Assert.That((chunks.Sum(c => c.Counts.RowsSkipped), chunks.Sum(c => c.Counts.LinesSkipped)), Is.EqualTo((1L, 1961L)));
+            Assert.That(chunks.Select(c => c.Counts.FirstSkipped).Single(s => s is not null), Does.StartWith($"{path}, line 42: "));
+        }
+    }
+
+    [Test]
+    public async Task A_quoted_field_within_the_bound_keeps_its_newlines()
+    {
+        var note = string.Join("\n", Enumerable.Range(0, 100).Select(i => new string('n', 20)));
+        var path = WriteFile("long.csv", Header + $"p0,a@x,\"{note}\",S1\np1,b@x,n,S1\n");
+
+        var chunks = await ExportAsync(path, maxFieldSize: SourceSpec.MinMaxFieldSize * 4);
+
+        Assert.That(Output(chunks), Is.EqualTo("p0,a@x\np1,b@x\n"));
     }
 
     [Test]

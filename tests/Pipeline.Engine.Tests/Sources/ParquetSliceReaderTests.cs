@@ -110,6 +110,98 @@ public class ParquetSliceReaderTests
         }
     }
 
+    [Test]
+    public async Task A_parquet_file_cut_short_is_named_as_truncated()
+    {
+        var path = await WriteAsync(CompressionMethod.Zstd, dictionary: false, groups: 2);
+        var bytes = await File.ReadAllBytesAsync(path);
+        await File.WriteAllBytesAsync(path, bytes[..(bytes.Length / 2)]);
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => ExportAsync(path, "profileId")))!;
+        Assert.That(e.Message, Does.StartWith($"{path}: truncated Parquet file: it does not end with the Parquet marker PAR1 after {bytes.Length / 2} bytes"));
+    }
+
+    [Test]
+    public async Task A_file_that_is_not_parquet_says_so()
+    {
+        var path = Path.Combine(_dir, "profiles.parquet");
+        await File.WriteAllTextAsync(path, "profileId,segments\np1,S1\n");
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => ExportAsync(path, "profileId")))!;
+        Assert.That(e.Message, Does.StartWith($"{path} is not a Parquet file: it does not start with the Parquet marker PAR1"));
+    }
+
+    [TestCase(CompressionMethod.Zstd, false)]
+    [TestCase(CompressionMethod.Snappy, true)]
+    [TestCase(CompressionMethod.Gzip, false)]
+    public async Task Damaged_column_data_fails_with_the_file_and_row_group_not_the_decoders_words(CompressionMethod compression, bool dictionary)
+    {
+        var path = await WriteAsync(compression, dictionary, groups: 1);
+        var bytes = await File.ReadAllBytesAsync(path);
+        // The column chunks start after the 4-byte marker; overwrite the first ones' pages.
+        bytes.AsSpan(4, 150).Fill(0xA5);
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => ExportAsync(path, "profileId", "email", "city")))!;
+        Assert.That(e.Message, Does.StartWith($"{path}: row group 0 cannot be read: "));
+        Assert.That(e.Message, Does.EndWith("The file is damaged: write it again."));
+    }
+
+    [Test]
+    public async Task A_nul_in_a_string_value_makes_the_row_malformed_on_both_paths()
+    {
+        var path = Path.Combine(_dir, "nul.parquet");
+        var id = new DataField<string>("profileId");
+        var email = new DataField<string>("email");
+        var score = new DataField<int>("score");
+        var segments = new DataField<string>("segments");
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, email, score, segments), stream))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, new[] { "a", "b", "c" });
+            await group.WriteAsync(email, new[] { "a@x", "b\0@x", "c@x" });
+            await group.WriteAsync<int>(score, new[] { 1, 2, 3 }.AsMemory());
+            await group.WriteAsync(segments, new[] { "S1", "S1", "S1" });
+        }
+
+        var fast = await ExportAsync(path, "profileId", "email");
+        var general = await ExportAsync(path, "profileId", "email", "score");
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That((fast.Text, fast.Fast.Single(), fast.Counts.RowsSkipped), Is.EqualTo(("a,a@x\nc,c@x\n", true, 1L)));
+            Assert.That((general.Text, general.Fast.Single(), general.Counts.RowsSkipped), Is.EqualTo(("a,a@x,1\nc,c@x,3\n", false, 1L)));
+        }
+    }
+
+    [Test]
+    public async Task Bytes_that_are_not_utf8_in_a_string_column_make_the_row_malformed()
+    {
+        var path = Path.Combine(_dir, "latin1.parquet");
+        var id = new DataField<string>("profileId");
+        var city = new DataField<string>("city");
+        var segments = new DataField<string>("segments");
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, city, segments), stream, new ParquetOptions { CompressionMethod = CompressionMethod.None }))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, new[] { "a", "b" });
+            await group.WriteAsync(city, new[] { "Berlin", "MQnchen" });
+            await group.WriteAsync(segments, new[] { "S1", "S1" });
+        }
+        // What a writer that took Latin-1 for UTF-8 leaves: 0xFC for ü.
+        var bytes = await File.ReadAllBytesAsync(path);
+        var patched = 0;
+        for (int at; (at = bytes.AsSpan().IndexOf("MQnchen"u8)) >= 0; patched++) bytes[at + 1] = 0xFC; // the value and its statistics
+        Assert.That(patched, Is.GreaterThan(0));
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var (text, fast, counts) = await ExportAsync(path, "profileId", "city");
+
+        Assert.That((text, fast.Single(), counts.RowsSkipped), Is.EqualTo(("a,Berlin\n", true, 1L)));
+    }
+
     private async Task<string> WriteAsync(CompressionMethod compression, bool dictionary, int groups)
     {
         var path = Path.Combine(_dir, $"profiles-{compression}-{dictionary}.parquet");

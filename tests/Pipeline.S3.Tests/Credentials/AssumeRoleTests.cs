@@ -34,8 +34,9 @@ public class AssumeRoleTests
     [TearDown]
     public async Task StopSts()
     {
-        await _sts.DisposeAsync();
-        _logs.Dispose();
+        // Null-safe: a failed setup leaves them unset, and its error is the one to see.
+        if (_sts is not null) await _sts.DisposeAsync();
+        _logs?.Dispose();
     }
 
     private S3CredentialSource Source(S3CredentialSourceOptions? options = null, IWebIdentityTokenProvider? webIdentity = null) =>

@@ -21,7 +21,14 @@ public sealed class S3RequestShapeTests : FakeS3Fixture
     private S3Destination Open(Func<S3DestinationOptions, S3DestinationOptions>? change = null, bool compatibility = false) =>
         Destinations.OpenS3(Spec(S3.Endpoint, "customer-bucket", "exports/", change, compatibility));
 
-    /// <summary>Start (multipart), two parts, complete, abort, a small file's single put (its completion sends nothing), the manifest, and a HEAD.</summary>
+    /// <summary>The requests <see cref="DeliverEverythingAsync"/> sends, in order (each completion is checked with a HEAD).</summary>
+    private static readonly string[] Everything =
+    [
+        "CreateMultipartUpload", "UploadPart", "UploadPart", "CompleteMultipartUpload", "HeadObject", "AbortMultipartUpload",
+        "PutObject", "HeadObject", "PutObject", "HeadObject",
+    ];
+
+    /// <summary>Start (multipart), two parts, complete, abort, a small file's single put and completion, the manifest, and a HEAD.</summary>
     private async Task<byte[]> DeliverEverythingAsync(S3Destination destination)
     {
         var data = Data(6 * MiB);
@@ -42,24 +49,28 @@ public sealed class S3RequestShapeTests : FakeS3Fixture
 
     private IEnumerable<CapturedRequest> All(string kind) => S3.Requests.Where(r => FaultInjectingProxy.KindOf(r) == kind);
 
+    private static string Sha256(ReadOnlySpan<byte> bytes) => Convert.ToBase64String(SHA256.HashData(bytes));
+
     [Test]
     public async Task Normal_mode_sends_SHA256_checksums_on_parts_and_puts_and_lists_them_on_completion()
     {
         var data = await DeliverEverythingAsync(Open());
 
+        Assert.That(S3.Requests.Select(FaultInjectingProxy.KindOf), Is.EqualTo(Everything));
         Assert.That(Single("CreateMultipartUpload").Header("x-amz-checksum-algorithm"), Is.EqualTo("SHA256"));
         var parts = All("UploadPart").OrderBy(r => r.QueryValue("partNumber")).ToList();
-        Assert.That(parts.Select(p => p.Header("x-amz-checksum-sha256")), Is.EqualTo(new[]
-        {
-            Convert.ToBase64String(SHA256.HashData(data.AsSpan(0, 5 * MiB))),
-            Convert.ToBase64String(SHA256.HashData(data.AsSpan(5 * MiB))),
-        }));
+        var partSums = new[] { Sha256(data.AsSpan(0, 5 * MiB)), Sha256(data.AsSpan(5 * MiB)) };
+        Assert.That(parts.Select(p => p.Header("x-amz-checksum-sha256")), Is.EqualTo(partSums));
+        Assert.That(parts.Select(p => Sha256(FakeS3.DecodedBody(p))), Is.EqualTo(partSums), "the checksums are of the bytes on the wire");
         var complete = Single("CompleteMultipartUpload");
-        Assert.That(complete.BodyText, Does.Contain($"<ChecksumSHA256>{parts[0].Header("x-amz-checksum-sha256")}</ChecksumSHA256>"));
+        Assert.That(complete.BodyText, Does.Contain($"<ChecksumSHA256>{partSums[0]}</ChecksumSHA256>").And.Contain($"<ChecksumSHA256>{partSums[1]}</ChecksumSHA256>"));
         Assert.That(complete.BodyText.IndexOf("<PartNumber>1</PartNumber>", StringComparison.Ordinal),
             Is.LessThan(complete.BodyText.IndexOf("<PartNumber>2</PartNumber>", StringComparison.Ordinal)), "parts in ascending order");
         Assert.That(complete.Header("x-amz-mp-object-size"), Is.EqualTo(data.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        Assert.That(All("PutObject").Select(p => p.Header("x-amz-checksum-sha256")), Has.All.Not.Null);
+        var puts = All("PutObject").ToList();
+        Assert.That(puts.Select(p => p.Header("x-amz-checksum-sha256")), Is.EqualTo(new[] { Sha256(data.AsSpan(0, 10)), Sha256("{}"u8) }), "the small file, then the manifest");
+        Assert.That(puts.Select(p => FakeS3.DecodedBody(p).Length), Is.EqualTo(new[] { 10, 2 }));
+        Assert.That(All("HeadObject").Select(h => h.Header("x-amz-checksum-mode")), Is.EqualTo(new[] { "ENABLED", "ENABLED", "ENABLED" }));
     }
 
     [Test]
@@ -67,6 +78,7 @@ public sealed class S3RequestShapeTests : FakeS3Fixture
     {
         var data = await DeliverEverythingAsync(Open(compatibility: true));
 
+        Assert.That(S3.Requests.Select(FaultInjectingProxy.KindOf), Is.EqualTo(Everything));
         foreach (var request in S3.Requests)
         {
             var checksums = request.Headers.Keys.Where(h => h.StartsWith("x-amz-checksum", StringComparison.OrdinalIgnoreCase) || h.StartsWith("x-amz-sdk-checksum", StringComparison.OrdinalIgnoreCase));
@@ -77,7 +89,9 @@ public sealed class S3RequestShapeTests : FakeS3Fixture
             Assert.That(request.Header("x-amz-trailer"), Is.Null, request.ToString());
         }
         var parts = All("UploadPart").OrderBy(r => r.QueryValue("partNumber")).ToList();
-        Assert.That(parts[0].Body, Is.EqualTo(data.AsSpan(0, 5 * MiB).ToArray()), "the body on the wire is the part's bytes, no chunk framing");
+        Assert.That(parts.Select(p => p.Body), Is.EqualTo(new[] { data.AsSpan(0, 5 * MiB).ToArray(), data.AsSpan(5 * MiB).ToArray() }),
+            "the bodies on the wire are the parts' bytes, no chunk framing");
+        Assert.That(All("PutObject").Select(p => p.Body), Is.EqualTo(new[] { data.AsSpan(0, 10).ToArray(), "{}"u8.ToArray() }));
         Assert.That(Single("CompleteMultipartUpload").BodyText, Does.Not.Contain("Checksum"));
         Assert.That(Single("CompleteMultipartUpload").Header("x-amz-mp-object-size"), Is.Null);
     }
@@ -87,7 +101,7 @@ public sealed class S3RequestShapeTests : FakeS3Fixture
     {
         await DeliverEverythingAsync(Open(o => o with { Credentials = S3CredentialMode.CrossAccount, BucketOwnerAccountId = "111122223333", SecretName = "our-key" }));
 
-        Assert.That(S3.Requests, Has.Count.EqualTo(8), "create, 2 parts, complete, abort, small file, manifest, HEAD");
+        Assert.That(S3.Requests.Select(FaultInjectingProxy.KindOf), Is.EqualTo(Everything));
         Assert.That(S3.Requests.Select(r => r.Header("x-amz-expected-bucket-owner")), Has.All.EqualTo("111122223333"));
         Assert.That(All("CreateMultipartUpload").Concat(All("PutObject")).Select(r => r.Header("x-amz-acl")), Has.All.EqualTo("bucket-owner-full-control"));
         Assert.That(All("PutObject").Count(), Is.EqualTo(2), "the small file and the manifest");
@@ -98,6 +112,7 @@ public sealed class S3RequestShapeTests : FakeS3Fixture
     {
         await DeliverEverythingAsync(Open(o => o with { Credentials = S3CredentialMode.AccessKey, SecretName = "customer-key" }));
 
+        Assert.That(S3.Requests.Select(FaultInjectingProxy.KindOf), Is.EqualTo(Everything));
         Assert.That(S3.Requests.Select(r => r.Header("x-amz-acl")), Has.All.Null);
         Assert.That(S3.Requests.Select(r => r.Header("x-amz-expected-bucket-owner")), Has.All.Null);
     }
@@ -107,6 +122,8 @@ public sealed class S3RequestShapeTests : FakeS3Fixture
     {
         await DeliverEverythingAsync(Open(o => o with { Encryption = S3Encryption.Kms, KmsKeyId = "arn:aws:kms:us-east-1:111122223333:key/abcd", StorageClass = "STANDARD_IA" }));
 
+        Assert.That(All("CreateMultipartUpload").Concat(All("PutObject")).Count(), Is.EqualTo(3), "create, the small file, the manifest");
+        Assert.That(All("UploadPart").Count(), Is.EqualTo(2));
         foreach (var request in All("CreateMultipartUpload").Concat(All("PutObject")))
         {
             Assert.That(request.Header("x-amz-server-side-encryption"), Is.EqualTo("aws:kms"), request.ToString());
@@ -145,6 +162,7 @@ public sealed class S3RequestShapeTests : FakeS3Fixture
     {
         await DeliverEverythingAsync(Open());
 
+        Assert.That(S3.Requests, Has.Count.EqualTo(Everything.Length));
         Assert.That(S3.Requests.Select(r => r.Path), Has.All.StartsWith("/customer-bucket/exports/"));
         Assert.That(S3.Requests.Select(r => r.Header("Host")), Has.All.StartsWith("127.0.0.1:"));
     }

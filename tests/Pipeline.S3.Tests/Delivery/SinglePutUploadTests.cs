@@ -45,4 +45,18 @@ public sealed class SinglePutUploadTests
         Assert.That(S3Destination.MultipartETag(parts), Is.EqualTo(expected));
         Assert.That(S3Destination.MultipartETag([new PartReceipt(1, 0, 1, "\"not-an-md5\"", "x")]), Is.Null);
     }
+
+    [Test]
+    public void The_composite_checksum_is_the_SHA256_of_the_part_SHA256s_and_the_part_count()
+    {
+        // Worked out by hand: base64 SHA-256 of SHA-256("part one") followed by SHA-256("part two"), "-2".
+        var parts = new[]
+        {
+            new PartReceipt(2, 8, 8, "\"e\"", "6laDy6WANfTzuTcCPLpwTwvkdmuspd1N7uRgvdEJF0E="),
+            new PartReceipt(1, 0, 8, "\"e\"", "/tfwXBC8ldWX5vgQMijEwQeYtfdyFfcYqFRTTaVj3J4="),
+        };
+
+        Assert.That(ExpectedObject.CompositeSha256(parts), Is.EqualTo("ZcfzJvHWAX9vO7fPKA9XUU5dtZ+mmrAFxgKDQljlC2k=-2"));
+        Assert.That(ExpectedObject.CompositeSha256([parts[1] with { Sha256Base64 = "" }]), Is.Null, "compatibility mode records no checksums");
+    }
 }

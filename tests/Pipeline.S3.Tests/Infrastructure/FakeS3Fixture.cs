@@ -19,7 +19,8 @@ public abstract class FakeS3Fixture
     [TearDown]
     public async Task StopFakeS3()
     {
-        Destinations.Dispose();
-        await S3.DisposeAsync();
+        // Null-safe: a failed setup leaves them unset, and its error is the one to see.
+        Destinations?.Dispose();
+        if (S3 is not null) await S3.DisposeAsync();
     }
 }

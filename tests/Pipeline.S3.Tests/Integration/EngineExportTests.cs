@@ -46,8 +46,10 @@ public sealed class EngineExportTests(EmulatorKind kind)
     [OneTimeTearDown]
     public void Cleanup()
     {
+        // Null-safe: without an emulator the setup fails before these are set, and its error is the one to see.
         _direct?.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        if (_root is null) return;
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
     }
 

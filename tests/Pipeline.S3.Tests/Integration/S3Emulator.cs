@@ -33,6 +33,7 @@ internal sealed partial class S3Emulator : IAsyncDisposable
     /// elements; S3's schema (and the SDK) put &lt;ChecksumSHA256&gt; first, and fauxqs then silently completes an
     /// EMPTY object. Real S3 requires the part checksums for an upload created with a checksum algorithm, so the
     /// product sends them (see the request-shape tests) and this shim strips them on the way into fauxqs.
+    /// Without it the destination notices the empty object and fails the file (<see cref="CompletionVerificationTests"/>).
     /// </summary>
     public static async Task<S3Emulator> StartAsync(EmulatorKind kind)
     {

@@ -61,10 +61,11 @@ public sealed class S3RetryPipelineTests
     [Test]
     public async Task Backoff_waits_on_the_injected_clock_and_each_retry_is_logged_with_key_upload_and_part()
     {
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var time = new ObservedTime();
         using var logs = new ListLoggerFactory();
-        var pipeline = new S3RetryPipeline(new S3RetryOptions { MaxRetries = 3, BaseDelay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(8) }, time,
-            logs.CreateLogger("retry"));
+        var maxDelay = TimeSpan.FromSeconds(8);
+        var pipeline = new S3RetryPipeline(new S3RetryOptions { MaxRetries = 3, BaseDelay = TimeSpan.FromSeconds(1), MaxDelay = maxDelay, AttemptTimeout = TimeSpan.FromHours(1) },
+            time, logs.CreateLogger("retry"));
         var attempts = 0;
 
         var call = pipeline.ExecuteAsync(Call, _ =>
@@ -73,17 +74,16 @@ public sealed class S3RetryPipelineTests
             return Task.FromResult("done");
         }, CancellationToken.None);
 
-        Assert.That(attempts, Is.EqualTo(1));
-        Assert.That(call.IsCompleted, Is.False, "waiting for the backoff, on fake time");
-        // Advance fake time until the retries are done. On a loaded machine a retry may register its backoff
-        // timer only after an Advance, so keep advancing (a bounded poll, not a wait for time to pass).
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        while (!call.IsCompleted && !deadline.IsCancellationRequested)
+        // Each failed attempt starts a backoff timer (the hour-long attempt timeouts are skipped); only advancing fake time ends it.
+        for (var failed = 1; failed <= 2; failed++)
         {
-            time.Advance(TimeSpan.FromSeconds(8));
-            await Task.Delay(1, CancellationToken.None);
+            var backoff = await time.NextTimerAsync(atMost: maxDelay);
+            Assert.That(attempts, Is.EqualTo(failed));
+            Assert.That(call.IsCompleted, Is.False, "waiting for the backoff, on fake time");
+            Assert.That(backoff, Is.GreaterThan(TimeSpan.Zero));
+            time.Fake.Advance(backoff);
         }
-        Assert.That(await call, Is.EqualTo("done"));
+        Assert.That(await call.WaitAsync(ObservedTime.Bound), Is.EqualTo("done"));
         Assert.That(attempts, Is.EqualTo(3));
         var logged = logs.Entries.Where(e => e.Level == LogLevel.Warning).ToList();
         Assert.That(logged, Has.Count.EqualTo(2));
@@ -98,10 +98,11 @@ public sealed class S3RetryPipelineTests
     [Test]
     public async Task A_stalled_attempt_times_out_on_the_injected_clock_and_the_next_attempt_runs()
     {
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var pipeline = new S3RetryPipeline(S3TestKit.FastRetries(attemptTimeout: TimeSpan.FromSeconds(30)), time, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var time = new ObservedTime();
+        var timeout = TimeSpan.FromSeconds(30);
+        var pipeline = new S3RetryPipeline(S3TestKit.FastRetries(attemptTimeout: timeout), time, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         var attempts = 0;
-        var stalled = new TaskCompletionSource();
+        var stalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
         var call = pipeline.ExecuteAsync(Call, async ct =>
         {
@@ -112,10 +113,12 @@ public sealed class S3RetryPipelineTests
             }
             return attempts;
         }, CancellationToken.None);
-        await stalled.Task;
-        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.That(await time.NextTimerAsync(atMost: timeout), Is.EqualTo(timeout), "the first attempt's timeout");
+        await stalled.Task.WaitAsync(ObservedTime.Bound);
+        Assert.That(call.IsCompleted, Is.False, "the attempt waits until fake time passes its timeout");
+        time.Fake.Advance(timeout);
 
-        Assert.That(await call, Is.EqualTo(2));
+        Assert.That(await call.WaitAsync(ObservedTime.Bound), Is.EqualTo(2));
     }
 
     [Test]
