@@ -39,6 +39,9 @@ public sealed class TableRunStore : IRunStore
     private const int PropertyChars = 30_000;
     private const int MaxBodyProperties = 30;
 
+    // What a finished attempt recorded; a restarted run starts without them.
+    private static readonly string[] OutcomeProperties = ["Error", "CompletedAt", "ManifestKey"];
+
     private readonly TableClient _runs;
     private readonly TableClient _activations;
     private readonly TableClient _unfinished;
@@ -114,8 +117,11 @@ public sealed class TableRunStore : IRunStore
             ["Slot"] = run.Slot.ToUniversalTime(),
             ["Status"] = run.Status.ToString(),
             ["CreatedAt"] = run.CreatedAt.ToUniversalTime(),
+            ["Attempt"] = run.Attempt,
+            ["ProgressAt"] = (run.LastProgressAt ?? run.CreatedAt).ToUniversalTime(),
+            ["HandedOff"] = false,
         };
-        WriteBody(entity, EngineJson.Serialize(run with { Status = RunStatus.Planning, Error = null, CompletedAt = null, ManifestKey = null }));
+        WriteBody(entity, EngineJson.Serialize(run with { Status = RunStatus.Planning, Error = null, CompletedAt = null, ManifestKey = null, HandedOff = false }));
         try
         {
             await _runs.SubmitTransactionAsync(
@@ -160,53 +166,96 @@ public sealed class TableRunStore : IRunStore
         return runs;
     }
 
-    public async Task<bool> TryTransitionAsync(string runId, RunStatus from, RunStatus to, CancellationToken cancellationToken)
-    {
-        // A finished run sent back to work (a retry) must be listed as unfinished again; the row goes in first.
-        if (IsFinished(from) && !IsFinished(to))
-            await AddIfAbsentAsync(_unfinished, new TableEntity(UnfinishedPartition, runId) { ["CreatedAt"] = _time.GetUtcNow() }, cancellationToken);
-        while (true)
+    public Task<bool> TryTransitionAsync(string runId, int attempt, RunStatus from, RunStatus to, DateTimeOffset at, CancellationToken cancellationToken) =>
+        TryUpdateRunAsync(runId, run =>
         {
-            var entity = await GetAsync(_runs, runId, RunRow, cancellationToken);
-            if (entity is null || entity.GetString("Status") != from.ToString()) return false;
-            var update = new TableEntity(runId, RunRow) { ["Status"] = to.ToString() };
-            if (await TryMergeAsync(_runs, update, entity.ETag, cancellationToken)) return true;
-        }
-    }
+            if (!IsAttempt(run, attempt) || run.GetString("Status") != from.ToString()) return false;
+            run["Status"] = to.ToString();
+            run["ProgressAt"] = at.ToUniversalTime();
+            run["HandedOff"] = false;
+            return true;
+        }, cancellationToken);
 
-    public async Task MarkSucceededAsync(string runId, string manifestKey, DateTimeOffset completedAt, CancellationToken cancellationToken)
+    public Task MarkHandedOffAsync(string runId, int attempt, RunStatus status, CancellationToken cancellationToken) =>
+        TryUpdateRunAsync(runId, run =>
+        {
+            if (!IsAttempt(run, attempt) || run.GetString("Status") != status.ToString() || run.GetBoolean("HandedOff") == true) return false;
+            run["HandedOff"] = true;
+            return true;
+        }, cancellationToken);
+
+    public Task TouchRunAsync(string runId, int attempt, DateTimeOffset at, CancellationToken cancellationToken) =>
+        TryUpdateRunAsync(runId, run =>
+        {
+            if (!IsAttempt(run, attempt) || run.GetDateTimeOffset("ProgressAt") >= at) return false;
+            run["ProgressAt"] = at.ToUniversalTime();
+            return true;
+        }, cancellationToken);
+
+    public async Task MarkSucceededAsync(string runId, int attempt, string manifestKey, DateTimeOffset completedAt, CancellationToken cancellationToken)
     {
         var run = await GetRunAsync(runId, cancellationToken);
-        if (run is null || run.IsFinished) return;
+        if (run is null || run.IsFinished || run.Attempt != attempt) return;
         // The watermark before the status: a crash in between retries CompleteExport, which raises it again (a no-op).
         if (run.WatermarkTo is { } to) await RaiseWatermarkAsync(run.ActivationId, to, runId, cancellationToken);
-        if (await TryFinishAsync(runId, RunStatus.Succeeded, null, manifestKey, completedAt, cancellationToken))
+        if (await TryFinishAsync(runId, attempt, RunStatus.Succeeded, null, manifestKey, completedAt, cancellationToken))
             await DeleteIfExistsAsync(_unfinished, UnfinishedPartition, runId, cancellationToken);
     }
 
-    public async Task<bool> TryMarkFailedAsync(string runId, string error, DateTimeOffset completedAt, CancellationToken cancellationToken)
+    public async Task<bool> TryMarkFailedAsync(string runId, int attempt, string error, DateTimeOffset completedAt, CancellationToken cancellationToken)
     {
-        if (!await TryFinishAsync(runId, RunStatus.Failed, error, null, completedAt, cancellationToken)) return false;
+        if (!await TryFinishAsync(runId, attempt, RunStatus.Failed, error, null, completedAt, cancellationToken)) return false;
         await DeleteIfExistsAsync(_unfinished, UnfinishedPartition, runId, cancellationToken);
         return true;
     }
 
-    private async Task<bool> TryFinishAsync(string runId, RunStatus status, string? error, string? manifestKey, DateTimeOffset completedAt, CancellationToken cancellationToken)
+    public async Task<bool> TryRestartRunAsync(ExportRun next, CancellationToken cancellationToken)
+    {
+        // The run becomes unfinished again: its index row goes in first (a stale row is harmless, a missing one is not).
+        await AddIfAbsentAsync(_unfinished, new TableEntity(UnfinishedPartition, next.RunId) { ["CreatedAt"] = next.CreatedAt.ToUniversalTime() }, cancellationToken);
+        var started = next with { Status = RunStatus.Planning, Error = null, CompletedAt = null, ManifestKey = null, HandedOff = false };
+        return await TryUpdateRunAsync(next.RunId, run =>
+        {
+            if (!IsAttempt(run, next.Attempt - 1) || run.GetString("Status") != nameof(RunStatus.Failed)) return false;
+            foreach (var stale in OutcomeProperties) run.Remove(stale);
+            run["Status"] = nameof(RunStatus.Planning);
+            run["Attempt"] = next.Attempt;
+            run["ProgressAt"] = (next.LastProgressAt ?? next.CreatedAt).ToUniversalTime();
+            run["HandedOff"] = false;
+            WriteBody(run, EngineJson.Serialize(started));
+            return true;
+        }, cancellationToken);
+    }
+
+    private Task<bool> TryFinishAsync(string runId, int attempt, RunStatus status, string? error, string? manifestKey, DateTimeOffset completedAt, CancellationToken cancellationToken) =>
+        TryUpdateRunAsync(runId, run =>
+        {
+            if (!IsAttempt(run, attempt) || run.GetString("Status") is nameof(RunStatus.Succeeded) or nameof(RunStatus.Failed)) return false;
+            run["Status"] = status.ToString();
+            run["CompletedAt"] = completedAt.ToUniversalTime();
+            run["ProgressAt"] = completedAt.ToUniversalTime();
+            if (error is null) run.Remove("Error"); else run["Error"] = Truncate(error);
+            if (manifestKey is null) run.Remove("ManifestKey"); else run["ManifestKey"] = manifestKey;
+            return true;
+        }, cancellationToken);
+
+    /// <summary>Read, change, write back under the read ETag; again when another writer came in between. False when <paramref name="change"/> declines.</summary>
+    private async Task<bool> TryUpdateRunAsync(string runId, Func<TableEntity, bool> change, CancellationToken cancellationToken)
     {
         while (true)
         {
-            var entity = await GetAsync(_runs, runId, RunRow, cancellationToken);
-            if (entity is null || entity.GetString("Status") is nameof(RunStatus.Succeeded) or nameof(RunStatus.Failed)) return false;
-            var update = new TableEntity(runId, RunRow)
+            var run = await GetAsync(_runs, runId, RunRow, cancellationToken);
+            if (run is null || !change(run)) return false;
+            try
             {
-                ["Status"] = status.ToString(),
-                ["CompletedAt"] = completedAt.ToUniversalTime(),
-                ["Error"] = error is null ? null : Truncate(error),
-                ["ManifestKey"] = manifestKey,
-            };
-            if (await TryMergeAsync(_runs, update, entity.ETag, cancellationToken)) return true;
+                await _runs.UpdateEntityAsync(run, run.ETag, TableUpdateMode.Replace, cancellationToken);
+                return true;
+            }
+            catch (RequestFailedException e) when (e.Status == (int)HttpStatusCode.PreconditionFailed) { }
         }
     }
+
+    private static bool IsAttempt(TableEntity run, int attempt) => (run.GetInt32("Attempt") ?? 1) == attempt;
 
     // ---- documents ----------------------------------------------------------------------------------------------
 
@@ -283,8 +332,12 @@ public sealed class TableRunStore : IRunStore
     {
         while (true)
         {
-            var counters = await GetAsync(_runs, row.PartitionKey, CountersRow, cancellationToken)
-                           ?? throw new InvalidOperationException($"Run {row.PartitionKey} has no counters row in table {RunsTable}.");
+            // A retry's attempt keeps its progress in a partition of its own, whose counters start on first use.
+            if (await GetAsync(_runs, row.PartitionKey, CountersRow, cancellationToken) is not { } counters)
+            {
+                await AddIfAbsentAsync(_runs, new TableEntity(row.PartitionKey, CountersRow) { [counter] = 0 }, cancellationToken);
+                continue;
+            }
             var count = counters.GetInt32(counter) ?? 0;
             if (await GetAsync(_runs, row.PartitionKey, row.RowKey, cancellationToken) is not null) return count;
             var bumped = new TableEntity(row.PartitionKey, CountersRow) { [counter] = count + 1 };
@@ -338,6 +391,9 @@ public sealed class TableRunStore : IRunStore
         Error = entity.GetString("Error"),
         CompletedAt = entity.GetDateTimeOffset("CompletedAt"),
         ManifestKey = entity.GetString("ManifestKey"),
+        Attempt = entity.GetInt32("Attempt") ?? 1,
+        LastProgressAt = entity.GetDateTimeOffset("ProgressAt"),
+        HandedOff = entity.GetBoolean("HandedOff") ?? false,
     };
 
     private static void WriteBody(TableEntity entity, string json)
@@ -357,8 +413,6 @@ public sealed class TableRunStore : IRunStore
         for (var i = 1; entity.GetString(string.Create(CultureInfo.InvariantCulture, $"Body{i}")) is { } more; i++) text.Append(more);
         return text.ToString();
     }
-
-    private static bool IsFinished(RunStatus status) => status is RunStatus.Succeeded or RunStatus.Failed;
 
     private static string Truncate(string error) => error.Length <= PropertyChars ? error : error[..(PropertyChars - 1)] + "…";
 
@@ -384,19 +438,6 @@ public sealed class TableRunStore : IRunStore
             return true;
         }
         catch (RequestFailedException x) when (x.Status is (int)HttpStatusCode.Conflict or (int)HttpStatusCode.PreconditionFailed)
-        {
-            return false;
-        }
-    }
-
-    private static async Task<bool> TryMergeAsync(TableClient table, TableEntity entity, ETag etag, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await table.UpdateEntityAsync(entity, etag, TableUpdateMode.Merge, cancellationToken);
-            return true;
-        }
-        catch (RequestFailedException e) when (e.Status == (int)HttpStatusCode.PreconditionFailed)
         {
             return false;
         }

@@ -90,24 +90,24 @@ public abstract class RunStoreContract
     {
         var run = await Store.CreateRunIfAbsentAsync(NewRun(), CancellationToken.None);
         var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
-            Task.Run(() => Store.TryTransitionAsync(run.RunId, RunStatus.Planning, RunStatus.Building, CancellationToken.None))));
+            Task.Run(() => Store.TryTransitionAsync(run.RunId, 1, RunStatus.Planning, RunStatus.Building, Slot, CancellationToken.None))));
 
         Assert.That(results.Count(r => r), Is.EqualTo(1));
         Assert.That((await Store.GetRunAsync(run.RunId, CancellationToken.None))!.Status, Is.EqualTo(RunStatus.Building));
-        Assert.That(await Store.TryTransitionAsync(run.RunId, RunStatus.Planning, RunStatus.Building, CancellationToken.None), Is.False);
+        Assert.That(await Store.TryTransitionAsync(run.RunId, 1, RunStatus.Planning, RunStatus.Building, Slot, CancellationToken.None), Is.False);
     }
 
     [Test]
     public async Task Two_slices_finishing_at_once_start_one_assembly()
     {
         var run = await Store.CreateRunIfAbsentAsync(NewRun(), CancellationToken.None);
-        await Store.TryTransitionAsync(run.RunId, RunStatus.Planning, RunStatus.Building, CancellationToken.None);
+        await Store.TryTransitionAsync(run.RunId, 1, RunStatus.Planning, RunStatus.Building, Slot, CancellationToken.None);
         const int slices = 2;
         // What BuildSlice does: record the slice, and the one that sees all slices done moves the run on.
         var assemblies = await Task.WhenAll(Enumerable.Range(0, slices).Concat([1]).Select(slice => Task.Run(async () =>
         {
             var done = await Store.RecordSliceDoneAsync(run.RunId, slice, 3, CancellationToken.None);
-            return done == slices && await Store.TryTransitionAsync(run.RunId, RunStatus.Building, RunStatus.Assembling, CancellationToken.None);
+            return done == slices && await Store.TryTransitionAsync(run.RunId, 1, RunStatus.Building, RunStatus.Assembling, Slot, CancellationToken.None);
         })));
 
         Assert.That(assemblies.Count(a => a), Is.EqualTo(1));
@@ -119,13 +119,13 @@ public abstract class RunStoreContract
     public async Task Two_part_messages_for_the_last_part_complete_once()
     {
         var run = await Store.CreateRunIfAbsentAsync(NewRun(), CancellationToken.None);
-        await Store.TryTransitionAsync(run.RunId, RunStatus.Planning, RunStatus.Uploading, CancellationToken.None);
+        await Store.TryTransitionAsync(run.RunId, 1, RunStatus.Planning, RunStatus.Uploading, Slot, CancellationToken.None);
         const int total = 12;
         var messages = Enumerable.Range(1, total).Select(p => Part(1 + p % 2, p)).Concat([Part(1, total), Part(1 + total % 2, total)]).ToList();
         var completions = await Task.WhenAll(messages.Select(part => Task.Run(async () =>
         {
             var count = await Store.RecordPartAsync(run.RunId, part, CancellationToken.None);
-            return count == total && await Store.TryTransitionAsync(run.RunId, RunStatus.Uploading, RunStatus.Completing, CancellationToken.None);
+            return count == total && await Store.TryTransitionAsync(run.RunId, 1, RunStatus.Uploading, RunStatus.Completing, Slot, CancellationToken.None);
         })));
 
         Assert.That(completions.Count(c => c), Is.EqualTo(1));
@@ -188,9 +188,9 @@ public abstract class RunStoreContract
         var failed = await Store.CreateRunIfAbsentAsync(NewRun(slot: Slot.AddDays(1)), CancellationToken.None);
         var open = await Store.CreateRunIfAbsentAsync(NewRun(slot: Slot.AddDays(2)), CancellationToken.None);
 
-        await Store.MarkSucceededAsync(done.RunId, "out/vip.manifest.json", Slot.AddHours(1), CancellationToken.None);
-        Assert.That(await Store.TryMarkFailedAsync(failed.RunId, "disk full", Slot.AddHours(2), CancellationToken.None), Is.True);
-        Assert.That(await Store.TryMarkFailedAsync(done.RunId, "late failure", Slot.AddHours(3), CancellationToken.None), Is.False);
+        await Store.MarkSucceededAsync(done.RunId, 1, "out/vip.manifest.json", Slot.AddHours(1), CancellationToken.None);
+        Assert.That(await Store.TryMarkFailedAsync(failed.RunId, 1, "disk full", Slot.AddHours(2), CancellationToken.None), Is.True);
+        Assert.That(await Store.TryMarkFailedAsync(done.RunId, 1, "late failure", Slot.AddHours(3), CancellationToken.None), Is.False);
 
         var succeeded = (await Store.GetRunAsync(done.RunId, CancellationToken.None))!;
         Assert.That(succeeded.Status, Is.EqualTo(RunStatus.Succeeded));
@@ -203,15 +203,46 @@ public abstract class RunStoreContract
     }
 
     [Test]
-    public async Task A_failed_run_moved_back_to_work_is_unfinished_again()
+    public async Task A_retry_restarts_a_failed_run_once_and_keeps_its_progress_apart()
     {
         var run = await Store.CreateRunIfAbsentAsync(NewRun(), CancellationToken.None);
-        await Store.TryMarkFailedAsync(run.RunId, "disk full", Slot, CancellationToken.None);
+        await Store.RecordPartAsync(run.ProgressId, Part(1, 1), CancellationToken.None);
+        await Store.TryMarkFailedAsync(run.RunId, 1, "disk full", Slot, CancellationToken.None);
         Assert.That(await Store.ListUnfinishedRunsAsync(CancellationToken.None), Is.Empty);
 
-        Assert.That(await Store.TryTransitionAsync(run.RunId, RunStatus.Failed, RunStatus.Planning, CancellationToken.None), Is.True);
+        var next = run with { Attempt = 2, LastProgressAt = Slot.AddHours(1) };
+        var restarts = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => Store.TryRestartRunAsync(next, CancellationToken.None))));
 
+        Assert.That(restarts.Count(r => r), Is.EqualTo(1));
+        var stored = (await Store.GetRunAsync(run.RunId, CancellationToken.None))!;
+        Assert.That((stored.Status, stored.Attempt, stored.Error, stored.CompletedAt), Is.EqualTo((RunStatus.Planning, 2, (string?)null, (DateTimeOffset?)null)));
         Assert.That((await Store.ListUnfinishedRunsAsync(CancellationToken.None)).Select(r => r.RunId), Is.EqualTo(new[] { run.RunId }));
+        Assert.That(await Store.RecordPartAsync(stored.ProgressId, Part(1, 1), CancellationToken.None), Is.EqualTo(1), "attempt 2 counts its own parts");
+        Assert.That(await Store.CountPartsAsync(run.ProgressId, CancellationToken.None), Is.EqualTo(1));
+        Assert.That(await Store.TryMarkFailedAsync(run.RunId, 1, "a late message of attempt 1", Slot, CancellationToken.None), Is.False);
+        Assert.That(await Store.TryTransitionAsync(run.RunId, 1, RunStatus.Planning, RunStatus.Building, Slot, CancellationToken.None), Is.False);
+        Assert.That(await Store.TryRestartRunAsync(next, CancellationToken.None), Is.False, "only a failed run restarts");
+    }
+
+    [Test]
+    public async Task Hand_offs_and_heartbeats_apply_to_the_current_status_and_attempt()
+    {
+        var run = await Store.CreateRunIfAbsentAsync(NewRun(), CancellationToken.None);
+        await Store.TryTransitionAsync(run.RunId, 1, RunStatus.Planning, RunStatus.Building, Slot.AddMinutes(1), CancellationToken.None);
+        Assert.That((await Store.GetRunAsync(run.RunId, CancellationToken.None))!.HandedOff, Is.False);
+
+        await Store.MarkHandedOffAsync(run.RunId, 1, RunStatus.Planning, CancellationToken.None);
+        Assert.That((await Store.GetRunAsync(run.RunId, CancellationToken.None))!.HandedOff, Is.False, "the run has moved past Planning");
+        await Store.MarkHandedOffAsync(run.RunId, 1, RunStatus.Building, CancellationToken.None);
+        await Store.TouchRunAsync(run.RunId, 1, Slot.AddMinutes(5), CancellationToken.None);
+        await Store.TouchRunAsync(run.RunId, 1, Slot.AddMinutes(3), CancellationToken.None);
+        await Store.TouchRunAsync(run.RunId, 2, Slot.AddMinutes(9), CancellationToken.None);
+
+        var stored = (await Store.GetRunAsync(run.RunId, CancellationToken.None))!;
+        Assert.That(stored.HandedOff, Is.True);
+        Assert.That(stored.LastProgressAt, Is.EqualTo(Slot.AddMinutes(5)), "progress never moves back, and another attempt's doesn't count");
+        await Store.TryTransitionAsync(run.RunId, 1, RunStatus.Building, RunStatus.Assembling, Slot.AddMinutes(6), CancellationToken.None);
+        Assert.That((await Store.GetRunAsync(run.RunId, CancellationToken.None))!.HandedOff, Is.False, "a new status is not handed off yet");
     }
 
     [Test]
@@ -221,10 +252,10 @@ public abstract class RunStoreContract
         var second = await Store.CreateRunIfAbsentAsync(NewRun(slot: Slot.AddDays(1), mode: ExportMode.Incremental), CancellationToken.None);
         var third = await Store.CreateRunIfAbsentAsync(NewRun(slot: Slot.AddDays(2), mode: ExportMode.Incremental), CancellationToken.None);
 
-        await Store.TryMarkFailedAsync(third.RunId, "denied", Slot, CancellationToken.None);
+        await Store.TryMarkFailedAsync(third.RunId, 1, "denied", Slot, CancellationToken.None);
         Assert.That(await Store.GetWatermarkAsync("vip", CancellationToken.None), Is.Null);
-        await Store.MarkSucceededAsync(second.RunId, "m2", Slot, CancellationToken.None);
-        await Store.MarkSucceededAsync(first.RunId, "m1", Slot, CancellationToken.None);
+        await Store.MarkSucceededAsync(second.RunId, 1, "m2", Slot, CancellationToken.None);
+        await Store.MarkSucceededAsync(first.RunId, 1, "m1", Slot, CancellationToken.None);
 
         Assert.That(await Store.GetWatermarkAsync("vip", CancellationToken.None), Is.EqualTo(Slot.AddDays(1)));
         Assert.That(await Store.GetWatermarkAsync("other", CancellationToken.None), Is.Null);
