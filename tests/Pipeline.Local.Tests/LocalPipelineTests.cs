@@ -234,7 +234,7 @@ public class LocalPipelineTests
         var run = await RunOnce(_ws.Spec(source, _ws.Output, s => s with { OnMalformedRow = MalformedRowPolicy.Skip }));
 
         Assert.That(run.Status, Is.EqualTo(RunStatus.Failed));
-        Assert.That(run.Error, Does.StartWith("Activation \"test\" skipped 1,961 source lines as malformed, more than maxSkippedRows (1,000)").And.Contain($"(first: {source}, line 42: "));
+        Assert.That(run.Error, Does.StartWith("Activation \"test\" skipped ").And.Contain("1,961 source lines as malformed, more than maxSkippedRows (1,000)").And.Contain($": {source}, line 42: "));
         Assert.That(TestWorkspace.Snapshot(_ws.Output), Is.Empty);
     }
 

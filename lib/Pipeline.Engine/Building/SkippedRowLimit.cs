@@ -27,10 +27,11 @@ public static class SkippedRowLimit
     public static void CheckCount(ExportSpec spec, long linesSkipped, string? firstSkipped)
     {
         if (spec.OnMalformedRow == MalformedRowPolicy.Skip && linesSkipped > spec.MaxSkippedRows)
-            throw Over(spec, linesSkipped, $"more than maxSkippedRows ({spec.MaxSkippedRows.ToString("N0", CultureInfo.InvariantCulture)})", firstSkipped);
+            // Chunks finish in any order, so the count is a lower bound and the row named is one of them, not the first.
+            throw Over(spec, linesSkipped, $"more than maxSkippedRows ({spec.MaxSkippedRows.ToString("N0", CultureInfo.InvariantCulture)})", firstSkipped, early: true);
     }
 
-    private static SourceException Over(ExportSpec spec, long linesSkipped, string limit, string? firstSkipped) =>
-        new($"Activation \"{spec.ActivationId}\" skipped {linesSkipped.ToString("N0", CultureInfo.InvariantCulture)} source lines as malformed, {limit}; " +
-            $"the source looks damaged, so nothing is published (first: {firstSkipped ?? "unknown"}). Fix the source, or raise \"maxSkippedRows\" / \"maxSkippedFraction\" on the activation if these rows really are to be dropped.");
+    private static SourceException Over(ExportSpec spec, long linesSkipped, string limit, string? firstSkipped, bool early = false) =>
+        new($"Activation \"{spec.ActivationId}\" skipped {(early ? "at least " : "")}{linesSkipped.ToString("N0", CultureInfo.InvariantCulture)} source lines as malformed, {limit}; " +
+            $"the source looks damaged, so nothing is published ({(early ? "one of them" : "first")}: {firstSkipped ?? "unknown"}). Fix the source, or raise \"maxSkippedRows\" / \"maxSkippedFraction\" on the activation if these rows really are to be dropped.");
 }

@@ -29,6 +29,19 @@ public class S3CredentialSourceTests
     }
 
     [Test]
+    public async Task A_malformed_key_in_an_environment_variable_is_reported_as_that_variable_not_as_the_secrets_file()
+    {
+        var environment = new Pipeline.Local.Secrets.EnvironmentSecretStore(name => name == "PIPELINE_SECRET_CUSTOMER_A_S3" ? "SECRETVALUE-12345" : null);
+        var file = new DictionarySecretStore(new());
+        var secrets = new Pipeline.Local.Secrets.ChainedSecretStore(environment, file);
+
+        var e = await Assert.ThrowsAsync<SecretException>(() => Source(secrets).GetCredentialsAsync(Destinations.AccessKey(), CancellationToken.None));
+
+        Assert.That(e!.Message, Does.Contain("Secret \"customer-a-s3\" in environment variable PIPELINE_SECRET_CUSTOMER_A_S3 is not valid JSON"));
+        Assert.That(e.Message, Does.Not.Contain("SECRETVALUE"));
+    }
+
+    [Test]
     public async Task CrossAccount_uses_our_own_key_with_its_session_token()
     {
         var secrets = new DictionarySecretStore(new() { ["our-aws-key"] = Destinations.KeyJson("ASIAOURS", "our-secret", "our-token") });
