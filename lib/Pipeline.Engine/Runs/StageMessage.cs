@@ -14,8 +14,14 @@ namespace Pipeline.Engine.Runs;
 [JsonDerivedType(typeof(CompleteExport), "complete")]
 public abstract record StageMessage(string RunId)
 {
+    private readonly int _attempt = 1;
+
     /// <summary>The attempt of the run this message belongs to; a message of an earlier attempt is ignored.</summary>
-    public int Attempt { get; init; } = 1;
+    /// <remarks>
+    /// A message without the field (sent before runs had attempts, or by another producer) is attempt 1: generated JSON
+    /// metadata sets a missing init property to 0, which would otherwise make the message look like a stale attempt.
+    /// </remarks>
+    public int Attempt { get => _attempt; init => _attempt = Math.Max(1, value); }
 }
 
 public sealed record PlanExport(string RunId) : StageMessage(RunId);

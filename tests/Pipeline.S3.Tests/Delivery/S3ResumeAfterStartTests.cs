@@ -16,7 +16,7 @@ namespace Pipeline.S3.Tests.Delivery;
 /// </summary>
 public sealed class S3ResumeAfterStartTests : FakeS3Fixture
 {
-    private string _root = null!;
+    private string? _root;
 
     [SetUp]
     public void CreateRoot()
@@ -28,6 +28,7 @@ public sealed class S3ResumeAfterStartTests : FakeS3Fixture
     [TearDown]
     public void DeleteRoot()
     {
+        if (_root is null) return; // the setup failed before creating it
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
     }
@@ -35,7 +36,8 @@ public sealed class S3ResumeAfterStartTests : FakeS3Fixture
     [Test]
     public async Task A_resumed_run_aborts_the_upload_a_crashed_attempt_started_but_never_recorded()
     {
-        var source = Path.Combine(_root, "profiles.csv");
+        var root = _root!;
+        var source = Path.Combine(root, "profiles.csv");
         var csv = new StringBuilder("profileId,email,segments\n");
         for (var i = 0; i < 300_000; i++) csv.Append(System.Globalization.CultureInfo.InvariantCulture, $"p{i:D7},user{i}@example.com,S1\n");
         await File.WriteAllTextAsync(source, csv.ToString());
@@ -52,8 +54,8 @@ public sealed class S3ResumeAfterStartTests : FakeS3Fixture
         };
         var activation = new SegmentActivation("big", true, spec, ExportSchedule.FromCron("0 2 * * *", TimeZoneInfo.Utc, new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero)));
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero));
-        var state = Path.Combine(_root, "state.db");
-        var staging = Path.Combine(_root, "staging");
+        var state = Path.Combine(root, "state.db");
+        var staging = Path.Combine(root, "staging");
         const string key = "exports/big_001.csv";
 
         // The doomed attempt: says it is starting the file, starts it (upload-1), and dies before recording the assembly.
@@ -70,10 +72,12 @@ public sealed class S3ResumeAfterStartTests : FakeS3Fixture
                 crash.Token.ThrowIfCancellationRequested();
             }), Throws.InstanceOf<OperationCanceledException>());
         }
+        // The crashed process is gone: its run locks go with it, as they would with a killed process.
+        doomed.Dispose();
         // ListMultipartUploads now shows the orphan and, once the restart has started its own, upload-2 as well.
         S3.UploadPages.Add([(key, "upload-1", null), (key, "upload-2", null)]);
 
-        var restarted = await LocalPipeline.OpenAsync(state, staging, time, NullLoggerFactory.Instance, 2, Destinations);
+        using var restarted = await LocalPipeline.OpenAsync(state, staging, time, NullLoggerFactory.Instance, 2, Destinations);
         var run = (await restarted.RunDueAsync([activation], CancellationToken.None)).Single();
 
         Assert.That(run.Status, Is.EqualTo(RunStatus.Succeeded), run.Error);

@@ -47,7 +47,7 @@ public sealed class StageQueueEncodingTests
         }
         Assert.That(Encoding.UTF8.GetString(Convert.FromBase64String(
             (await _raw.GetQueueClient("upload-part").PeekMessageAsync()).Value.Body.ToString())),
-            Is.EqualTo("""{"stage":"upload","file":2,"part":17,"runId":"r1"}"""));
+            Is.EqualTo("""{"stage":"upload","file":2,"part":17,"runId":"r1","attempt":1}"""));
     }
 
     [Test]
