@@ -8,6 +8,7 @@ var root = new RootCommand("pipeline: scheduled exports of segment members to fi
     ExportCommand.Create(),
     RunCommand.Create(),
     RetryCommand.Create(),
+    RunsCommand.Create(),
     PlanCommand.Create(),
     ValidateCommand.Create(),
     PolicyCommand.Create(),

@@ -19,6 +19,14 @@ public sealed class LocalFolderDestination : IExportDestination
 
     public string Describe(string key) => Path.Combine(_root, key);
 
+    /// <summary>
+    /// Parts are writes at offsets, so any size from 1 byte works; a part is at most what one array holds (completion
+    /// re-reads each part into a buffer to check it); 10,000 parts as on S3, as each is a recorded row; the file system bounds the file.
+    /// </summary>
+    public static readonly PartLimits Limits = new(1, Array.MaxLength, 10_000, long.MaxValue);
+
+    public PartLimits PartLimits => Limits;
+
     /// <summary>Starts a file outside any run (its upload id is random).</summary>
     public Task<string> StartFileAsync(string key, long length, ObjectProperties properties, CancellationToken cancellationToken) =>
         StartFileAsync(Guid.NewGuid().ToString("N"), key, length, properties, cancellationToken);

@@ -82,6 +82,35 @@ public partial class CliMessagesTests
     }
 
     [Test]
+    public async Task Runs_lists_recorded_runs_with_slot_rows_and_bytes_and_names_an_unknown_activation()
+    {
+        await SampleAsync(20_000);
+        var run = await CliProcess.RunAsync(_dir, "run", "--once");
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+
+        var runs = await CliProcess.RunAsync(_dir, "runs", "--activation", "s1-daily");
+        var typo = await CliProcess.RunAsync(_dir, "runs", "--activation", "s1-dialy");
+
+        Assert.That(runs.ExitCode, Is.Zero, runs.ToString());
+        var exported = Number(RunTotals().Match(run.Stdout).Groups["rows"].Value);
+        var bytes = Directory.GetFiles(Path.Combine(_dir, "out"), "*.csv.gz", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+        var line = RunsLine().Match(runs.Stdout);
+        Assert.That(line.Success, Is.True, runs.ToString());
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(line.Groups["status"].Value, Is.EqualTo("succeeded"));
+            Assert.That(Number(line.Groups["rows"].Value), Is.EqualTo(exported), runs.Stdout);
+            Assert.That(line.Groups["bytes"].Value, Is.EqualTo(ByteSize.Format(bytes)), runs.Stdout);
+            Assert.That(runs.Stdout, Does.Not.Contain("s2-changes-6h"));
+            Assert.That(typo.ExitCode, Is.EqualTo(2), typo.ToString());
+            Assert.That(typo.Stderr, Does.Contain("did you mean \"s1-daily\"?"));
+        }
+    }
+
+    [GeneratedRegex(@"^(?<status>\w+) +s1-daily  slot \d{4}-\d\d-\d\d \d\d:\d\d Europe/Berlin \(\d{4}-\d\d-\d\d \d\d:\d\d UTC\)  attempt 1  [\d.]+ s  (?<rows>[\d,]+) rows  (?<bytes>[\d.]+ \w+)  run ", RegexOptions.Multiline)]
+    private static partial Regex RunsLine();
+
+    [Test]
     public async Task Plan_measures_a_symlinked_source_by_its_target()
     {
         await SampleAsync(20_000, "data");

@@ -62,6 +62,29 @@ public class LocalPipelineTests
     }
 
     [Test]
+    public async Task A_local_folder_takes_parts_smaller_than_S3s_minimum()
+    {
+        var source = _ws.WriteCsv("profiles.csv", Profiles.Csv(100_000));
+        var spec = _ws.Spec(source, _ws.Output, s => s with
+        {
+            Output = s.Output with { Compression = OutputCompression.None },
+            Tuning = s.Tuning with { PartSize = ByteSize.MiB, ChunkSize = 256 * 1024 },
+        });
+        var pipeline = await _ws.OpenPipelineAsync();
+
+        var run = (await pipeline.RunDueAsync([TestWorkspace.Activation(spec)], CancellationToken.None)).Single();
+
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Succeeded), run.Error);
+        var file = (await pipeline.Store.GetDocumentAsync<AssemblyPlan>(run.ProgressId, ExportStages.Documents.Assembly, CancellationToken.None))!.Files.Single();
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(file.PartSize, Is.EqualTo(ByteSize.MiB), "the configured size, not raised to S3's 5 MiB");
+            Assert.That(file.PartCount, Is.EqualTo((file.Length + ByteSize.MiB - 1) / ByteSize.MiB).And.GreaterThan(1));
+            Assert.That(new FileInfo(Path.Combine(_ws.Output, file.Key)).Length, Is.EqualTo(file.Length));
+        }
+    }
+
+    [Test]
     public async Task Large_exports_are_split_into_files_no_bigger_than_the_split_size()
     {
         var source = _ws.WriteCsv("profiles.csv", Profiles.Csv(200_000));

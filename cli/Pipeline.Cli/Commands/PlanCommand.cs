@@ -59,10 +59,11 @@ internal static class PlanCommand
             var fileCount = Math.Max(1, (totalOut + spec.MaxFileSize - 1) / spec.MaxFileSize);
             var template = FileNameTemplate.Parse(spec.FileName);
             var runId = RunIds.ForSlot(a.Id, slot);
+            var limits = spec.Destination.Type == DestinationSpec.S3Type ? Pipeline.S3.Delivery.S3Destination.Limits : Pipeline.Local.LocalFolderDestination.Limits;
             for (var i = 1; i <= Math.Min(fileCount, 20); i++)
             {
                 var size = Math.Min(spec.MaxFileSize, totalOut - (i - 1) * spec.MaxFileSize);
-                var partSize = ExportStages.ChoosePartSize(size, spec.Tuning.PartSize);
+                var partSize = limits.ChoosePartSize(size, spec.Tuning.PartSize);
                 var parts = Math.Max(1, (size + partSize - 1) / partSize);
                 Console.WriteLine($"  file {spec.Destination.Prefix}{template.Render(a.Id, spec.SegmentId, runId, slot, i, spec.Output.Extension)}  ~{CliContext.Size(size)}  {CliContext.Count(parts)} part(s) of {CliContext.Size(partSize)}");
             }

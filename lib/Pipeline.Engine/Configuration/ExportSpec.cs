@@ -84,6 +84,8 @@ public static class FileNameDefaults
 {
     public const string Template = "{activation}_{runTime:yyyyMMdd'T'HHmmss'Z'}_{index:3}"; // the slot spelt as in the manifest's name
     public const long DefaultMaxFileSize = 1_000_000_000_000; // 1 TB, as S3 delivery allows
+    // The bounds a config accepts for partSize and maxFileSize: S3's, the strictest destination's; each destination's own
+    // limits (IExportDestination.PartLimits) decide how a file is cut.
     public const long MinPartSize = 5 * ByteSize.MiB;
     public const long MaxPartSize = 5 * ByteSize.GiB;
     public const int MaxParts = 10_000;

@@ -19,6 +19,9 @@ public interface IExportDestination
     /// <summary>A human-readable location for messages, e.g. "/data/out/vip/" or "s3://bucket/prefix/".</summary>
     string Describe(string key);
 
+    /// <summary>The part sizes, part count and file size this destination accepts; the engine cuts files to fit them.</summary>
+    PartLimits PartLimits { get; }
+
     /// <summary>Starts a file of <paramref name="length"/> bytes; returns the upload id to record (small files may be sent in one request).</summary>
     Task<string> StartFileAsync(string key, long length, ObjectProperties properties, CancellationToken cancellationToken);
 

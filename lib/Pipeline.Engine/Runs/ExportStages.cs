@@ -280,7 +280,7 @@ public sealed partial class ExportStages
             segments.AddRange(groups[i].Select(c => new FileSegment(c.StagingKey!, c.Bytes)));
             var length = segments.Sum(s => s.Length);
             var sha = await HashAsync(segments, cancellationToken);
-            var partSize = ChoosePartSize(length, spec.Tuning.PartSize);
+            var partSize = destination.PartLimits.ChoosePartSize(length, spec.Tuning.PartSize);
             var partCount = (int)Math.Max(1, (length + partSize - 1) / partSize);
             var uploadId = await destination.StartFileAsync(run.ProgressId, keys[i], length, properties, cancellationToken);
             files.Add(new FilePlan(i + 1, keys[i], uploadId, length, groups[i].Sum(c => c.RowsWritten), sha, segments, partSize, partCount));
@@ -302,15 +302,6 @@ public sealed partial class ExportStages
         }
         Log.Assembled(_logger, run.RunId, stored.Files.Count, stored.Files.Sum(f => f.PartCount), stored.Files.Sum(f => f.Length));
         return stored;
-    }
-
-    /// <summary>The configured part size, grown (in whole MiB) so a file never needs more than 10,000 parts.</summary>
-    public static long ChoosePartSize(long fileLength, long configured)
-    {
-        var size = Math.Max(configured, FileNameDefaults.MinPartSize);
-        var needed = (fileLength + FileNameDefaults.MaxParts - 1) / FileNameDefaults.MaxParts;
-        if (needed > size) size = (needed + ByteSize.MiB - 1) / ByteSize.MiB * ByteSize.MiB;
-        return size;
     }
 
     private static byte[] BuildHeader(ExportSpec spec)

@@ -21,10 +21,13 @@ namespace Pipeline.S3.Delivery;
 public sealed partial class S3Destination : IExportDestination
 {
     /// <summary>
-    /// Files up to this size are sent as one PutObject. It equals the smallest part size the engine uses, so
+    /// Files up to this size are sent as one PutObject. It equals S3's smallest part (<see cref="Limits"/>), so
     /// such a file is always a single part, whatever the tuning says.
     /// </summary>
     public const long SinglePutThreshold = FileNameDefaults.MinPartSize;
+
+    /// <summary>S3's multipart limits: parts of 5 MiB to 5 GiB (the last may be smaller), at most 10,000 of them, objects up to 5 TiB.</summary>
+    public static readonly PartLimits Limits = new(5 * ByteSize.MiB, 5 * ByteSize.GiB, 10_000, 5 * ByteSize.TiB);
 
     private readonly DestinationSpec _destination;
     private readonly S3Sender _s3;
@@ -44,6 +47,8 @@ public sealed partial class S3Destination : IExportDestination
     public string Bucket => _destination.Location;
 
     public string Describe(string key) => $"s3://{Bucket}/{key}";
+
+    public PartLimits PartLimits => Limits;
 
     public async Task<string> StartFileAsync(string key, long length, ObjectProperties properties, CancellationToken cancellationToken)
     {

@@ -26,7 +26,7 @@ public sealed class SinglePutUploadTests
 
     [Test]
     public void The_threshold_is_the_engines_smallest_part_so_a_single_put_file_is_always_one_part() =>
-        Assert.That(S3Destination.SinglePutThreshold, Is.EqualTo(Pipeline.Engine.Configuration.FileNameDefaults.MinPartSize));
+        Assert.That(S3Destination.Limits.MinPartSize, Is.EqualTo(S3Destination.SinglePutThreshold));
 
     [Test]
     public void The_multipart_ETag_is_the_MD5_of_the_part_MD5s_and_the_part_count()
