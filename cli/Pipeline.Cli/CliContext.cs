@@ -94,6 +94,17 @@ internal static class CliContext
     public static string Quote(string path) =>
         path.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-' or ':' or '\\') ? path : "'" + path.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
+    /// <summary>The activation a command names, or a usage error with the config, the nearest id and the choices.</summary>
+    /// <param name="named">How the command line named it, for the message: "--activation ID" or "activation \"ID\"".</param>
+    public static SegmentActivation RequireActivation(PipelineConfig config, string id, string named)
+    {
+        if (config.FindActivation(id) is { } activation) return activation;
+        var ids = config.Activations.Select(a => a.Id).ToList();
+        var near = NameHints.Nearest(id, ids);
+        throw new UsageException($"{named}: no such activation in {config.FilePath}{(near is null ? "" : $"; did you mean \"{near}\"?")} " +
+                                 $"Use one of: {string.Join(", ", ids)}.");
+    }
+
     public static string Count(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 
     public static string Size(long bytes) => ByteSize.Format(bytes);

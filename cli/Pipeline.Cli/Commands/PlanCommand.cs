@@ -24,7 +24,7 @@ internal static class PlanCommand
         {
             var config = ConfigLoader.Load(parse.GetValue(RunCommand.ConfigOption)!);
             var id = parse.GetValue(activation)!;
-            var a = config.FindActivation(id) ?? throw new UsageException($"No activation \"{id}\" in {config.FilePath}; it has: {string.Join(", ", config.Activations.Select(x => x.Id))}.");
+            var a = CliContext.RequireActivation(config, id, $"activation \"{id}\"");
             var spec = a.Spec;
             var now = TimeProvider.System.GetUtcNow();
             Console.WriteLine($"Activation {a.Id}: segment {spec.SegmentId} -> {spec.Destination.Display} " +

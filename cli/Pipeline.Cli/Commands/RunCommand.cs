@@ -100,8 +100,7 @@ internal static class RunCommand
     private static async Task<int> RunSlotAsync(PipelineConfig config, string configPath, LocalPipeline pipeline, string activationId, string slotText,
         CancellationToken cancellationToken)
     {
-        var activation = config.FindActivation(activationId)
-                         ?? throw new UsageException($"--activation {activationId}: no such activation in {config.FilePath}. Use one of: {string.Join(", ", config.Activations.Select(a => a.Id))}.");
+        var activation = CliContext.RequireActivation(config, activationId, $"--activation {activationId}");
         var schedule = activation.Schedule;
         if (!ConfigLoader.TryParseMoment(slotText, schedule.TimeZone, out var slot))
             throw new UsageException($"--slot {slotText} is not a date and time. Use ISO 8601, e.g. 2026-11-23T02:00Z (or 2026-11-23T02:00 in {schedule.TimeZone.Id}).");

@@ -25,17 +25,7 @@ internal static class RunsCommand
             if (limit < 1) throw new UsageException($"--limit {limit.ToString(CultureInfo.InvariantCulture)}: give 1 or more.");
             var config = ConfigLoader.Load(configPath);
             var activations = config.Activations;
-            if (activationId is not null)
-            {
-                var activation = config.FindActivation(activationId);
-                if (activation is null)
-                {
-                    var near = NameHints.Nearest(activationId, config.Activations.Select(a => a.Id));
-                    throw new UsageException($"--activation {activationId}: no such activation in {config.FilePath}" +
-                                             $"{(near is null ? "" : $"; did you mean \"{near}\"?")} Use one of: {string.Join(", ", config.Activations.Select(a => a.Id))}.");
-                }
-                activations = [activation];
-            }
+            if (activationId is not null) activations = [CliContext.RequireActivation(config, activationId, $"--activation {activationId}")];
             // A pipeline that never ran has no state database; listing must not create one.
             if (!File.Exists(config.StatePath))
             {
