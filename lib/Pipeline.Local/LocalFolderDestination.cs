@@ -166,21 +166,39 @@ public sealed class LocalFolderDestination : IExportDestination
     public async Task PutObjectAsync(string key, ReadOnlyMemory<byte> content, ObjectProperties properties, CancellationToken cancellationToken)
     {
         var final = FinalPath(key);
-        var temp = TempPath(Guid.NewGuid().ToString("N"));
-        await GuardAsync(async () =>
+        // Named after the key, not at random: a put that a kill -9 cut short leaves a file that the retried put
+        // (same key) overwrites and moves, instead of an orphan that keeps ".incomplete" alive forever.
+        var temp = TempPath(PutIdFor(key));
+        try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(temp)!);
-            Directory.CreateDirectory(Path.GetDirectoryName(final)!);
-            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 12, FileOptions.Asynchronous))
+            await GuardAsync(async () =>
             {
-                await stream.WriteAsync(content, cancellationToken);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, final, overwrite: true);
-        }, key, temp);
-        // The manifest is the run's last write: leave no empty ".incomplete" folder behind.
-        RemoveEmptyIncompleteFolder();
+                Directory.CreateDirectory(Path.GetDirectoryName(temp)!);
+                Directory.CreateDirectory(Path.GetDirectoryName(final)!);
+                await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 12, FileOptions.Asynchronous))
+                {
+                    await stream.WriteAsync(content, cancellationToken);
+                    stream.Flush(flushToDisk: true);
+                }
+                File.Move(temp, final, overwrite: true);
+            }, key);
+        }
+        catch
+        {
+            // Cancelled (the process is stopping) or failed: what was half written must not outlive the call.
+            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+        finally
+        {
+            // The manifest is the run's last write: leave no empty ".incomplete" folder behind.
+            RemoveEmptyIncompleteFolder();
+        }
     }
+
+    /// <summary>The temporary name of a single put of this key ("put-" keeps it apart from multipart upload ids).</summary>
+    private static string PutIdFor(string key) =>
+        "put-" + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..32];
 
     public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) => Task.FromResult(File.Exists(FinalPath(key)));
 
@@ -219,12 +237,11 @@ public sealed class LocalFolderDestination : IExportDestination
         }
     }
 
-    private async Task GuardAsync(Func<Task> action, string key, string? cleanup = null)
+    private async Task GuardAsync(Func<Task> action, string key)
     {
         try { await action(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            if (cleanup is not null) try { File.Delete(cleanup); } catch (IOException) { }
             throw Explain(e, key);
         }
     }

@@ -143,6 +143,42 @@ public class LocalFolderDestinationTests
     }
 
     [Test]
+    public void A_cancelled_put_leaves_no_partial_file_behind()
+    {
+        var destination = new LocalFolderDestination(_ws.Output);
+        using var stopping = new CancellationTokenSource();
+        stopping.Cancel(); // the host is shutting down while the manifest is written
+
+        Assert.That(async () => await destination.PutObjectAsync("run.manifest.json", new byte[1 << 20], Csv, stopping.Token),
+            Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(TestWorkspace.Snapshot(_ws.Output), Is.Empty, "neither the manifest nor its temporary file nor .incomplete/");
+    }
+
+    [Test]
+    public async Task A_put_cut_short_by_a_kill_is_replaced_by_the_retried_put()
+    {
+        var destination = new LocalFolderDestination(_ws.Output);
+        using (var stopping = new CancellationTokenSource())
+        {
+            // What a kill -9 leaves: the temporary file of the put, half written. Made by a put that is stopped just after
+            // it opened its file, then the file is put back as the dead process would have left it.
+            var incomplete = Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder);
+            stopping.Cancel();
+            Assert.That(async () => await destination.PutObjectAsync("run.manifest.json", "{\"half"u8.ToArray(), Csv, stopping.Token), Throws.InstanceOf<OperationCanceledException>());
+            Directory.CreateDirectory(incomplete);
+            await File.WriteAllTextAsync(Path.Combine(incomplete, "put-" + KeyHash("run.manifest.json") + ".partial"), "{\"half");
+        }
+
+        await destination.PutObjectAsync("run.manifest.json", "{}"u8.ToArray(), Csv, CancellationToken.None);
+
+        Assert.That(TestWorkspace.Snapshot(_ws.Output).Keys, Is.EqualTo(new[] { "run.manifest.json" }), "the retried put reused the dead one's file");
+        Assert.That(await File.ReadAllTextAsync(Path.Combine(_ws.Output, "run.manifest.json")), Is.EqualTo("{}"));
+    }
+
+    private static string KeyHash(string key) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..32];
+
+    [Test]
     public void Keys_that_leave_the_folder_are_refused()
     {
         var destination = new LocalFolderDestination(_ws.Output);
