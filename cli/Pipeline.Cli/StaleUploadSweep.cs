@@ -10,7 +10,7 @@ namespace Pipeline.Cli;
 /// so no customer pays for orphaned multipart parts. Runs when `run` starts and once a day after.
 /// Uploads younger than <see cref="MaxAge"/> are left alone: they may belong to a run in progress.
 /// </summary>
-internal sealed class StaleUploadSweep(Adapters adapters, TimeProvider time)
+internal sealed class StaleUploadSweep(PipelineAdapters adapters, TimeProvider time)
 {
     public static readonly TimeSpan MaxAge = TimeSpan.FromDays(7);
     private static readonly TimeSpan Interval = TimeSpan.FromDays(1);

@@ -81,7 +81,7 @@ internal static class ExportCommand
         var stopwatch = Stopwatch.StartNew();
         try
         {
-            using var adapters = new Adapters(new SecretsSpec(), loggers);
+            using var adapters = new PipelineAdapters(new SecretsSpec(), loggers);
             var pipeline = await LocalPipeline.OpenAsync(Path.Combine(work, "state.db"), Path.Combine(work, "staging"), TimeProvider.System, loggers, spec.Tuning.Parallelism,
                 adapters.Destinations, cancellationToken);
             var run = await pipeline.Scheduler.NewRunAsync(runId, spec, now, cancellationToken);

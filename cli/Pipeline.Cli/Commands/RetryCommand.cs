@@ -21,7 +21,7 @@ internal static class RetryCommand
             var runId = parse.GetValue(runIdArgument)!;
             var config = ConfigLoader.Load(configPath);
             using var loggers = CliContext.Loggers(parse);
-            using var adapters = new Adapters(config.Secrets, loggers);
+            using var adapters = new PipelineAdapters(config.Secrets, loggers);
             using var pipeline = await RunCommand.OpenPipelineAsync(config, adapters, loggers, cancellationToken);
             var run = await pipeline.Store.GetRunAsync(runId, cancellationToken)
                       ?? throw new UsageException($"There is no run {runId} in {config.StatePath}. " +

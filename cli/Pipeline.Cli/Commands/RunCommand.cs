@@ -33,7 +33,7 @@ internal static class RunCommand
                 throw new UsageException("--activation and --slot go together: `pipeline run --activation ID --slot 2026-11-23T02:00Z`.");
             var config = ConfigLoader.Load(configPath);
             using var loggers = CliContext.Loggers(parse);
-            using var adapters = new Adapters(config.Secrets, loggers);
+            using var adapters = new PipelineAdapters(config.Secrets, loggers);
             using var pipeline = await OpenPipelineAsync(config, adapters, loggers, cancellationToken);
             // A run that finished while no summary could be written (a kill right after success) gets it now.
             await RunSummary.WriteMissingAsync(config, pipeline.Store, cancellationToken);
@@ -78,7 +78,7 @@ internal static class RunCommand
         return command;
     }
 
-    internal static Task<LocalPipeline> OpenPipelineAsync(PipelineConfig config, Adapters adapters, Microsoft.Extensions.Logging.ILoggerFactory loggers,
+    internal static Task<LocalPipeline> OpenPipelineAsync(PipelineConfig config, PipelineAdapters adapters, Microsoft.Extensions.Logging.ILoggerFactory loggers,
         CancellationToken cancellationToken) =>
         LocalPipeline.OpenAsync(config.StatePath, config.StagingPath, TimeProvider.System, loggers, new LocalPipelineOptions
         {

@@ -43,7 +43,7 @@ internal static class ValidateCommand
                 }
             }
             using var loggers = CliContext.Loggers(parse);
-            using var adapters = new Adapters(config.Secrets, loggers);
+            using var adapters = new PipelineAdapters(config.Secrets, loggers);
             var probe = new S3DestinationProbe(adapters.S3);
             foreach (var (name, destination) in config.Destinations)
             {

@@ -1,0 +1,78 @@
+using Azure.Core;
+using Azure.Identity;
+using Microsoft.Extensions.Logging;
+using Pipeline.Azure.Federation;
+using Pipeline.Azure.Secrets;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Ports;
+using Pipeline.Local;
+using Pipeline.Local.Secrets;
+using Pipeline.S3.Credentials;
+using Pipeline.S3.Delivery;
+
+namespace Pipeline.Hosting;
+
+/// <summary>How <see cref="PipelineAdapters"/> reaches Azure and AWS; the defaults read the process environment.</summary>
+public sealed record PipelineAdapterOptions
+{
+    /// <summary>Our AWS role for web identity (<c>assumeRole</c> without a secret); default <c>AWS_ROLE_ARN</c>.</summary>
+    public string? AwsRoleArn { get; init; } = Environment.GetEnvironmentVariable("AWS_ROLE_ARN");
+
+    /// <summary>Key Vault to read secrets from when the config names none (the Functions app's <c>PIPELINE_KEYVAULT_URI</c>).</summary>
+    public string? KeyVaultUri { get; init; }
+
+    /// <summary>The Azure identity for Key Vault and the web identity token; default <see cref="DefaultAzureCredential"/>.</summary>
+    public TokenCredential? AzureCredential { get; init; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
+
+/// <summary>
+/// The adapters both hosts ship with: local-folder and S3 destinations; secrets from <c>PIPELINE_SECRET_*</c>
+/// environment variables, then the config's secrets file, then Key Vault when a vault URI is configured; web identity
+/// for AWS from the Azure identity when our AWS role is set. The CLI and the Functions app build theirs here, so one
+/// place says which implementation runs where.
+/// </summary>
+public sealed class PipelineAdapters : IDisposable
+{
+    private readonly Lazy<S3DestinationFactory> _s3;
+
+    public PipelineAdapters(SecretsSpec secrets, ILoggerFactory loggers, PipelineAdapterOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(secrets);
+        ArgumentNullException.ThrowIfNull(loggers);
+        options ??= new PipelineAdapterOptions();
+        var credential = new Lazy<TokenCredential>(() => options.AzureCredential ?? new DefaultAzureCredential());
+        var stores = new List<ISecretStore> { new EnvironmentSecretStore() };
+        if (secrets.File is { } file) stores.Add(new FileSecretStore(file, loggers.CreateLogger<FileSecretStore>()));
+        if ((secrets.KeyVaultUri ?? options.KeyVaultUri) is { } vault)
+            stores.Add(new KeyVaultSecretStore(new Uri(vault), credential.Value, logger: loggers.CreateLogger<KeyVaultSecretStore>()));
+        Secrets = new ChainedSecretStore(stores);
+        // The AWS SDK is loaded only when an S3 destination is used: local exports don't pay for it at start-up.
+        _s3 = new Lazy<S3DestinationFactory>(() => new S3DestinationFactory(
+            new S3CredentialSource(Secrets,
+                new S3CredentialSourceOptions { WebIdentityRoleArn = options.AwsRoleArn },
+                webIdentity: options.AwsRoleArn is null ? null : new ManagedIdentityTokenProvider(credential.Value),
+                timeProvider: options.Time, logger: loggers.CreateLogger<S3CredentialSource>()),
+            loggers, options.Time));
+        Destinations = new DestinationFactories(new LocalDestinationFactory(), new OnFirstUse(this));
+    }
+
+    public ISecretStore Secrets { get; }
+
+    public IDestinationFactory Destinations { get; }
+
+    public S3DestinationFactory S3 => _s3.Value;
+
+    public void Dispose()
+    {
+        if (_s3.IsValueCreated) _s3.Value.Dispose();
+    }
+
+    private sealed class OnFirstUse(PipelineAdapters adapters) : IDestinationFactory
+    {
+        public bool CanOpen(string type) => type == DestinationSpec.S3Type;
+
+        public IExportDestination Open(DestinationSpec spec) => adapters.S3.Open(spec);
+    }
+}
