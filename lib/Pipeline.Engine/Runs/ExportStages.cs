@@ -293,13 +293,16 @@ public sealed partial class ExportStages
             foreach (var f in files.Where(f => stored.Files.All(s => s.UploadId != f.UploadId)))
                 await destination.AbortFileAsync(f.Key, f.UploadId, cancellationToken);
         }
+        // Uploads of these keys that no assembly recorded go now, not in 7 days: those of an earlier attempt that died
+        // before recording them, and a second upload a store made when a create whose answer was lost was sent again.
+        var keysToCheck = stored.Files.Select(f => f.Key);
         if (intent.AttemptId != attempt.AttemptId)
         {
-            // An earlier attempt got as far as starting uploads; whatever it started and never recorded goes now, not in 7 days.
             Log.AbortingUnrecorded(_logger, run.RunId, intent.Keys.Count);
-            foreach (var key in intent.Keys.Union(stored.Files.Select(f => f.Key)))
-                await destination.AbortUnrecordedAsync(run.ProgressId, key, stored.Files.FirstOrDefault(f => f.Key == key)?.UploadId, cancellationToken);
+            keysToCheck = intent.Keys.Union(keysToCheck);
         }
+        foreach (var key in keysToCheck)
+            await destination.AbortUnrecordedAsync(run.ProgressId, key, stored.Files.FirstOrDefault(f => f.Key == key)?.UploadId, cancellationToken);
         Log.Assembled(_logger, run.RunId, stored.Files.Count, stored.Files.Sum(f => f.PartCount), stored.Files.Sum(f => f.Length));
         return stored;
     }
