@@ -21,8 +21,9 @@ back (local: from the folder; S3: downloaded from fauxqs with the AWS SDK for Ja
 with the segment members computed here from the source; manifests, staging, `.incomplete/`, the proxy's record
 of multipart uploads and every process's exit code are counted. Any count above 0 fails the soak.
 
-Randomness comes from SOAK_SEED (printed first): the same seed replays the same scenarios, kill delays and fault
-mix (the exact moment a kill lands and which concurrent request gets a fault also depend on timing).
+Randomness comes from SOAK_SEED (printed first): the same seed replays the same scenarios, segments, kill moments
+(as fractions of the measured duration of an uninterrupted run) and fault decisions. What a kill interrupts and which
+of several concurrent requests gets a fault also depend on timing, so a replay is close, not identical.
 """
 import collections
 import csv
@@ -83,6 +84,10 @@ class Settings:
     s3_fault_rate: float = env_float("SOAK_S3_FAULT_RATE", 0.2)
     max_slow_ms: int = env_int("SOAK_MAX_SLOW_MS", 3000)
     max_consecutive: int = env_int("SOAK_MAX_CONSECUTIVE", 3)
+    # Restrict S3 faults to some operations / kinds (comma-separated; default all): to replay a finding by hand.
+    s3_operations: str = os.environ.get("SOAK_S3_OPERATIONS", "")
+    s3_kinds: str = os.environ.get("SOAK_S3_KINDS", "")
+    scenarios: str = os.environ.get("SOAK_SCENARIOS", ",".join(SCENARIOS))
     max_kills: int = env_int("SOAK_MAX_KILLS", 3)
     max_reruns: int = env_int("SOAK_MAX_RERUNS", 8)
     process_timeout: int = env_int("SOAK_PROCESS_TIMEOUT", 180)
@@ -313,6 +318,7 @@ class Soak:
         self.files_checked = 0
         self.delivered_keys = {}    # S3 key -> bytes, as seen right after each iteration
         self.reported_uploads = set()
+        self.reported_leftovers = set()
         self.notes = []             # (iteration, text): odd but harmless, reported without failing the soak
         self.loopback = Loopback(self.logs, settings.seed)
         self.cli = Cli(settings, self.workspace, self.logs)
@@ -377,8 +383,9 @@ class Soak:
             kills = self.rng.randint(1, self.s.max_kills)
             delays = []
             for k in range(kills):
-                # A random moment within the time an uninterrupted run takes (plus a little: some kills miss).
-                delay = self.rng.uniform(0.0, 1.15 * self.kill_window())
+                # A random moment within the time an uninterrupted run takes (plus a little: some kills miss, and a
+                # rerun that only finishes a killed run's remaining work often ends before its kill).
+                delay = self.rng.uniform(0.0, 1.15) * self.kill_window()
                 delays.append(f"{delay:.2f}s")
                 p = self.cli.start(f"kill{k + 1}", "run", "--once")
                 landed = self.cli.kill_after(p, delay)
@@ -394,7 +401,7 @@ class Soak:
             self.injected.races += 1
             if self.rng.random() < 0.5:
                 # The racers resume: the runs were started by a process killed at a random moment.
-                delay = self.rng.uniform(0.0, self.kill_window())
+                delay = self.rng.uniform(0.0, 1.0) * self.kill_window()
                 p = self.cli.start("race-killed", "run", "--once")
                 if self.cli.kill_after(p, delay):
                     self.injected.kills += 1
@@ -598,12 +605,15 @@ class Soak:
     def check_leftovers(self, n):
         """After every run finished: nothing staged, nothing under .incomplete/."""
         staging = self.workspace / ".pipeline" / "staging"
-        staged = [p for p in staging.rglob("*") if p.is_file()] if staging.exists() else []
+        # Each leftover is counted once, in the iteration that first saw it.
+        staged = [p for p in staging.rglob("*") if p.is_file() and p not in self.reported_leftovers] if staging.exists() else []
+        self.reported_leftovers.update(staged)
         if staged:
             self.problem(n, "leftover_staging_files", f"{len(staged)} file(s) in .pipeline/staging, "
                                                       f"{sum(p.stat().st_size for p in staged)} bytes: {[str(p.relative_to(staging)) for p in staged[:5]]}", len(staged))
         incomplete = self.out / ".incomplete"
-        partial = list(incomplete.iterdir()) if incomplete.exists() else []
+        partial = [p for p in incomplete.iterdir() if p not in self.reported_leftovers] if incomplete.exists() else []
+        self.reported_leftovers.update(partial)
         if partial:
             self.problem(n, "leftover_incomplete_files", f"out/.incomplete holds {[p.name for p in partial[:5]]}", len(partial))
         elif incomplete.exists():
@@ -658,8 +668,7 @@ def report(soak: Soak, settings: Settings, seconds: float, context: dict):
     lines = [
         f"# Fault soak, {time.strftime('%Y-%m-%d')}",
         "",
-        f"`SOAK_SEED={settings.seed} SOAK_ITERATIONS={settings.iterations} SOAK_PROFILES={settings.profiles} "
-        f"SOAK_S3_FAULT_RATE={settings.s3_fault_rate} bash bench/soak.sh` replays this run "
+        f"`{replay_command(settings)}` replays this run "
         f"(max {settings.max_consecutive} S3 faults in a row per request, stalls up to {settings.max_slow_ms} ms).",
         "",
         f"- Result: **{'PASSED' if ok else 'FAILED'}**",
@@ -708,6 +717,16 @@ def report(soak: Soak, settings: Settings, seconds: float, context: dict):
     return ok, "\n".join(lines) + "\n"
 
 
+def replay_command(settings: Settings):
+    """The seed and every knob that changes what is injected; SOAK_PUBLISH=0 skips the publish when the binary is current."""
+    knobs = {"SOAK_SEED": settings.seed, "SOAK_ITERATIONS": settings.iterations, "SOAK_PROFILES": settings.profiles,
+             "SOAK_S3_FAULT_RATE": settings.s3_fault_rate}
+    for name in ["SOAK_SCENARIOS", "SOAK_MAX_SLOW_MS", "SOAK_MAX_CONSECUTIVE", "SOAK_MAX_KILLS", "SOAK_S3_OPERATIONS", "SOAK_S3_KINDS"]:
+        if os.environ.get(name):
+            knobs[name] = os.environ[name]
+    return " ".join(f"{k}={v}" for k, v in knobs.items()) + " bash bench/soak.sh"
+
+
 def main():
     seed_text = os.environ.get("SOAK_SEED") or str(random.SystemRandom().randrange(1, 2**31))
     if not re.fullmatch(r"\d+", seed_text):
@@ -715,8 +734,10 @@ def main():
     settings = Settings(seed=int(seed_text))
     if settings.iterations < 1:
         sys.exit("soak: SOAK_ITERATIONS must be at least 1")
-    replay = (f"SOAK_SEED={settings.seed} SOAK_ITERATIONS={settings.iterations} SOAK_PROFILES={settings.profiles} "
-              f"SOAK_S3_FAULT_RATE={settings.s3_fault_rate} bash bench/soak.sh")
+    scenarios = [x for x in settings.scenarios.split(",") if x]
+    if not scenarios or set(scenarios) - set(SCENARIOS):
+        sys.exit(f"soak: SOAK_SCENARIOS must name some of {','.join(SCENARIOS)}, got '{settings.scenarios}'")
+    replay = replay_command(settings)
     log(f"Fault soak: seed {settings.seed} (replay: {replay})")
     source = Path(sys.argv[1])
     context = json.loads(sys.argv[2])
@@ -729,14 +750,17 @@ def main():
         soak.source.members("S1", S3_FIELDS)
         # Iteration 1 warms up without S3 faults and measures how long a run takes (the kill window). Then every
         # scenario once in a seeded order, then seeded random scenarios.
-        order = SCENARIOS[:]
+        order = scenarios[:]
         soak.rng.shuffle(order)
-        soak.loopback.configure(rate=0, maxSlowMs=settings.max_slow_ms, maxConsecutive=settings.max_consecutive)
+        weights = {"plain": 2, "kill": 4, "race": 3, "diskfull": 2}  # kills find the most, so they come most often
+        soak.loopback.configure(rate=0, maxSlowMs=settings.max_slow_ms, maxConsecutive=settings.max_consecutive,
+                                operations=[o for o in settings.s3_operations.split(",") if o] or None,
+                                kinds=[k for k in settings.s3_kinds.split(",") if k] or None)
         for n in range(1, settings.iterations + 1):
             if n == 1:
                 scenario = "plain"
             else:
-                scenario = order[n - 2] if n - 2 < len(order) else soak.rng.choices(SCENARIOS, weights=[2, 4, 3, 2])[0]
+                scenario = order[n - 2] if n - 2 < len(order) else soak.rng.choices(scenarios, weights=[weights[x] for x in scenarios])[0]
             soak.iteration(n, scenario)
             if n == 1:
                 soak.loopback.configure(rate=settings.s3_fault_rate)
