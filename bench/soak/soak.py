@@ -394,8 +394,10 @@ class Soak:
                 if landed:
                     self.injected.kills += 1
                 else:
+                    # It ran to its end: the runs are done (or failed), so another kill would hit an idle process.
                     self.injected.kills_missed += 1
                     delays[-1] += "(missed)"
+                    break
             note = "kills at " + ", ".join(delays)
         elif scenario == "race":
             self.injected.races += 1
@@ -445,16 +447,17 @@ class Soak:
         self.check_leftovers(n)
         stats_after = self.loopback.stats()
         s3_faults = diff_counts(stats_before["faults"], stats_after["faults"])
+        s3_faults_by_operation = diff_counts(stats_before["faultsByOperation"], stats_after["faultsByOperation"])
         s3_requests = sum(stats_after["requests"].values()) - sum(stats_before["requests"].values())
         for kind, c in s3_faults.items():
             self.injected.s3[kind] = self.injected.s3.get(kind, 0) + c
         self.check_uploads(n, stats_after)
         seconds = time.monotonic() - started
-        record = {"n": n, "scenario": scenario, "note": note, "processes": len(procs), "s3_requests": s3_requests, "s3_faults": s3_faults,
+        record = {"n": n, "scenario": scenario, "note": note, "processes": len(procs), "s3_requests": s3_requests, "s3_faults": s3_faults_by_operation,
                   "seconds": round(seconds, 1), "cli_seconds": round(sum(p.seconds for p in procs), 1),
                   "exit_codes": [p.exit_code for p in procs], "problems": sum(1 for i, _ in self.problems if i == n)}
         self.iterations.append(record)
-        faults = ", ".join(f"{k} {v}" for k, v in sorted(s3_faults.items())) or "none"
+        faults = ", ".join(f"{k} {v}" for k, v in sorted(s3_faults_by_operation.items())) or "none"
         log(f"iteration {n}/{self.s.iterations} {scenario:8s} {seconds:5.1f}s  exits {record['exit_codes']}  S3 faults: {faults}"
             f"{'  ' + note if note else ''}{'  PROBLEMS: ' + str(record['problems']) if record['problems'] else ''}")
 
