@@ -1,7 +1,9 @@
 // A fault-injecting HTTP proxy between the `pipeline` CLI and fauxqs, for the fault soak (bench/soak.sh).
 //
-//   node s3-fault-proxy.mjs UPSTREAM_URL SEED
+//   node s3-fault-proxy.mjs UPSTREAM_URL SEED [REQUEST_LOG]
 //
+// REQUEST_LOG (optional): one JSON line per request (time, operation, key, upload id, fault, fauxqs' status), to
+// tell afterwards which request of which run a finding came from.
 // Listens on a free loopback port and prints {"port": N} on its first stdout line. Exits when stdin closes
 // (like the emulator launchers), so it never outlives the soak.
 //
@@ -32,9 +34,12 @@
 //                         (lists) restrict faults to those operations and fault kinds, to replay a finding by hand
 //   GET  /__soak/stats    JSON: faults injected by kind and operation, requests per operation, open uploads
 import http from "node:http";
+import { appendFileSync } from "node:fs";
 
 const upstream = new URL(process.argv[2] ?? "");
 const seed = Number(process.argv[3]);
+const requestLog = process.argv[4];
+const note = (entry) => { if (requestLog) appendFileSync(requestLog, JSON.stringify({ at: new Date().toISOString(), ...entry }) + "\n"); };
 if (!upstream.port || !Number.isInteger(seed)) {
   console.error("usage: node s3-fault-proxy.mjs UPSTREAM_URL SEED");
   process.exit(2);
@@ -110,7 +115,7 @@ const xmlEscape = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(
 const firstTag = (xml, tag) => xml.match(new RegExp(`<${tag}>([^<]*)</${tag}>`))?.[1];
 
 /** ListMultipartUploads from the proxy's record: the uploads fauxqs holds that were never completed or aborted. */
-function listUploads(res, bucket, url) {
+function listUploads(bucket, url) {
   stats.listedUploads++;
   const prefix = url.searchParams.get("prefix") ?? "";
   const open = Object.entries(stats.uploads)
@@ -121,8 +126,7 @@ function listUploads(res, bucket, url) {
   const body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
     `<Bucket>${xmlEscape(bucket)}</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><Prefix>${xmlEscape(prefix)}</Prefix>` +
     `<MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>${uploads}</ListMultipartUploadsResult>`;
-  res.writeHead(200, { "Content-Type": "application/xml", "Content-Length": Buffer.byteLength(body) });
-  res.end(body);
+  return { status: 200, headers: { "content-type": "application/xml" }, body: Buffer.from(body, "utf8") };
 }
 
 /** Sends the request to fauxqs; resolves with { status, headers, body } or rejects when fauxqs fails. */
@@ -186,22 +190,29 @@ const server = http.createServer((req, res) => {
 
     const fault = pickFault(operation, `${req.method} ${req.url}`);
     if (fault) { bump(stats.faults, fault); bump(stats.faultsByOperation, `${operation} ${fault}`); }
+    const entry = { operation, key, uploadId: url.searchParams.get("uploadId") ?? undefined, part: url.searchParams.get("partNumber") ?? undefined, fault: fault ?? undefined };
+    if (fault === "503" || fault === "500" || fault === "reset-before") note(entry);
     if (fault === "503") return s3Error(res, 503, "SlowDown", "Please reduce your request rate.");
     if (fault === "500") return s3Error(res, 500, "InternalError", "We encountered an internal error. Please try again.");
     if (fault === "reset-before") return reset(req);
-    if (operation === "ListMultipartUploads") return listUploads(res, bucket, url); // after the fault: it may be faulted too
 
     if (operation === "CompleteMultipartUpload") {
       body = Buffer.from(body.toString("utf8").replace(/<Checksum[A-Z0-9]+>[^<]*<\/Checksum[A-Z0-9]+>/g, ""), "utf8");
     }
     let answer;
-    try {
-      answer = await forward(req, body);
-    } catch {
-      stats.upstreamErrors++;
-      return reset(req);
+    if (operation === "ListMultipartUploads") {
+      answer = listUploads(bucket, url); // answered here, but faulted like any other request
+    } else {
+      try {
+        answer = await forward(req, body);
+      } catch {
+        stats.upstreamErrors++;
+        return reset(req);
+      }
     }
     record(operation, bucket, key, url, answer);
+    const created = operation === "CreateMultipartUpload" ? firstTag(answer.body.toString("utf8"), "UploadId") : undefined;
+    note({ ...entry, status: answer.status, created });
     if (fault === "reset-after") return reset(req);
     if (fault === "slow") await new Promise((r) => setTimeout(r, 500 + random() * Math.max(0, config.maxSlowMs - 500)));
     if (res.destroyed) return; // the client gave up (or was killed) meanwhile

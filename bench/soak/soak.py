@@ -107,7 +107,7 @@ class Loopback:
     def __init__(self, logs: Path, seed: int):
         env = {**os.environ, "NODE_NO_WARNINGS": "1"}
         self.fauxqs = self._start_fauxqs(logs, env)
-        self.proxy = subprocess.Popen(["node", str(BENCH / "soak" / "s3-fault-proxy.mjs"), self.direct, str(seed)],
+        self.proxy = subprocess.Popen(["node", str(BENCH / "soak" / "s3-fault-proxy.mjs"), self.direct, str(seed), str(logs / "s3-requests.jsonl")],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(logs / "proxy.log", "w"), env=env, text=True)
         first = self.proxy.stdout.readline()
         if not first:
