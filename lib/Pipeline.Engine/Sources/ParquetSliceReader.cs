@@ -77,7 +77,7 @@ internal sealed class ParquetHandle : IAsyncDisposable
         var stream = new SourceRangeStream(store, file.Path, file.Length);
         try
         {
-            await CheckFramingAsync(stream, file.Path, cancellationToken);
+            await CheckFramingAsync(store, stream, file.Path, cancellationToken);
             var reader = await ParquetReader.CreateAsync(stream, new ParquetOptions(), leaveStreamOpen: true, cancellationToken);
             return new ParquetHandle(stream, reader);
         }
@@ -91,12 +91,18 @@ internal sealed class ParquetHandle : IAsyncDisposable
     }
 
     /// <summary>"PAR1" at both ends and a footer that fits: what a file cut short or not Parquet at all lacks.</summary>
-    private static async Task CheckFramingAsync(SourceRangeStream stream, string path, CancellationToken cancellationToken)
+    private static async Task CheckFramingAsync(ISourceStore store, SourceRangeStream stream, string path, CancellationToken cancellationToken)
     {
         var length = stream.Length;
         var head = new byte[4];
         var tail = new byte[8];
-        if (length >= 4) _ = await stream.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken);
+        if (length >= 4)
+        {
+            // Only the 4 bytes: a window at the start would fetch bytes the column chunk reads fetch again. Parquet.Net
+            // reads them too, from the stream, so they are handed to it.
+            var read = await store.ReadAsync(path, 0, head, cancellationToken);
+            stream.Preload(0, head.AsSpan(0, read));
+        }
         if (length >= 12)
         {
             // The window read here holds the footer too, which Parquet.Net reads next.

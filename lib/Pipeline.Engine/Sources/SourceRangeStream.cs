@@ -95,10 +95,24 @@ internal sealed class SourceRangeStream : Stream
         return null;
     }
 
+    /// <summary>Makes <paramref name="bytes"/>, already read from <paramref name="start"/>, a window, so reading them again costs no request.</summary>
+    public void Preload(long start, ReadOnlySpan<byte> bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(bytes.Length, WindowSize);
+        var window = LeastRecentlyUsed();
+        window.Bytes ??= ArrayPool<byte>.Shared.Rent(WindowSize);
+        bytes.CopyTo(window.Bytes);
+        window.Start = start;
+        window.Length = bytes.Length;
+        window.LastUse = ++_uses;
+    }
+
+    private Window LeastRecentlyUsed() => _windows[0].LastUse <= _windows[1].LastUse ? _windows[0] : _windows[1];
+
     /// <summary>Reads the window that holds the position into the least recently used one; false when the file has nothing there (it shrank).</summary>
     private async ValueTask<bool> FillAsync(CancellationToken cancellationToken)
     {
-        var window = _windows[0].LastUse <= _windows[1].LastUse ? _windows[0] : _windows[1];
+        var window = LeastRecentlyUsed();
         window.Bytes ??= ArrayPool<byte>.Shared.Rent(WindowSize);
         var start = Math.Max(0, Math.Min(_position, _length - WindowSize));
         var length = (int)Math.Min(WindowSize, _length - start);

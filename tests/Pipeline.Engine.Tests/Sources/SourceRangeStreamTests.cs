@@ -122,6 +122,8 @@ public class SourceRangeStreamTests
         Assert.That(lines, Has.Length.EqualTo(8_000 / 2), "every other profile is in S1");
         Assert.That(store.Streams, Is.Zero, "Parquet is never streamed whole");
         Assert.That(store.Bytes, Is.LessThan(parquet.Length / 4), $"{store.Bytes} of {parquet.Length} bytes read in {store.Reads.Count} reads");
+        // The 4-byte head, the tail window with the footer, then two column chunks (profileId, segments) per row group.
+        Assert.That(store.Reads, Has.Count.EqualTo(2 + 2 * 4), string.Join(" ", store.Reads));
     }
 
     /// <summary>profileId and segments, and a wide random column no export here reads: most of the file's bytes.</summary>
