@@ -53,12 +53,12 @@ internal sealed class ParquetByteColumn : IDisposable
 
     /// <summary>
     /// Where the column chunk lies in the file (from its dictionary page, if any, to its end); false when this path does not
-    /// cover the column (not BYTE_ARRAY, nested lists, a chunk over 2 GiB), so nothing is read for it.
+    /// cover the column (not BYTE_ARRAY, nested lists, a chunk over 1 GiB: the largest pooled buffer), so nothing is read for it.
     /// </summary>
     public static bool TryGetRange(ColumnMetaData meta, int maxRepetition, out long start, out int size)
     {
         start = meta.DictionaryPageOffset is > 0 and var d && d < meta.DataPageOffset ? d : meta.DataPageOffset;
-        size = meta.TotalCompressedSize is >= 0 and <= int.MaxValue ? (int)meta.TotalCompressedSize : -1;
+        size = meta.TotalCompressedSize is >= 0 and <= 1 << 30 ? (int)meta.TotalCompressedSize : -1;
         return meta.Type == Parquet.Meta.Type.BYTE_ARRAY && maxRepetition <= 1 && start >= 0 && size >= 0;
     }
 
