@@ -41,7 +41,7 @@ public sealed class AzureBackend
         Config = config;
         Adapters = adapters;
         Stages = new ExportStages(store, staging, adapters.Destinations, Queue, options.Time, loggers.CreateLogger<ExportStages>(),
-            new ExportProgress(), options.BuildParallelism);
+            new ExportProgress(), options.BuildParallelism, adapters.Sources);
         Scheduler = new ExportScheduler(store, Queue, options.Time, loggers.CreateLogger<ExportScheduler>());
         Watchdog = new ExportWatchdog(store, Queue, options.Time, options.Watchdog.Validate(), loggers.CreateLogger<ExportWatchdog>());
     }

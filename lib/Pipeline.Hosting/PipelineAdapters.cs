@@ -3,8 +3,11 @@ using Azure.Identity;
 using Microsoft.Extensions.Logging;
 using Pipeline.Azure.Federation;
 using Pipeline.Azure.Secrets;
+using Pipeline.Azure.Sources;
+using Pipeline.Azure.Storage;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Ports;
+using Pipeline.Engine.Sources;
 using Pipeline.Local;
 using Pipeline.Local.Secrets;
 using Pipeline.S3.Credentials;
@@ -30,7 +33,7 @@ public sealed record PipelineAdapterOptions
 /// <summary>
 /// The adapters both hosts ship with: local-folder and S3 destinations; secrets from <c>PIPELINE_SECRET_*</c>
 /// environment variables, then the config's secrets file, then Key Vault when a vault URI is configured; web identity
-/// for AWS from the Azure identity when our AWS role is set. The CLI and the Functions app build theirs here, so one
+/// for AWS from the Azure identity when our AWS role is set; snapshots from local paths and blob URLs. The CLI and the Functions app build theirs here, so one
 /// place says which implementation runs where.
 /// </summary>
 public sealed class PipelineAdapters : IDisposable
@@ -56,11 +59,22 @@ public sealed class PipelineAdapters : IDisposable
                 timeProvider: options.Time, logger: loggers.CreateLogger<S3CredentialSource>()),
             loggers, options.Time));
         Destinations = new DestinationFactories(new LocalDestinationFactory(), new OnFirstUse(this));
+        Sources = CreateSources(options.AzureCredential);
     }
+
+    /// <summary>
+    /// Local paths, and blob URLs: read with the <c>PipelineStorage</c> connection's credential for its own account,
+    /// Azurite's development key, or <paramref name="credential"/> (default: <see cref="DefaultAzureCredential"/>).
+    /// PipelineStorage is read from the environment only when a blob URL is used.
+    /// </summary>
+    public static ISourceStore CreateSources(TokenCredential? credential = null) =>
+        new SourceStores(FileSourceStore.Instance, new BlobSourceStore(() => StorageConnection.FromEnvironment(), credential));
 
     public ISecretStore Secrets { get; }
 
     public IDestinationFactory Destinations { get; }
+
+    public ISourceStore Sources { get; }
 
     public S3DestinationFactory S3 => _s3.Value;
 

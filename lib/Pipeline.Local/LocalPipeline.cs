@@ -19,13 +19,13 @@ public sealed class LocalPipeline : IDisposable
     private readonly HashSet<string> _elsewhere = new(StringComparer.Ordinal);
 
     private LocalPipeline(IRunStore store, IStagingStore staging, IDestinationFactory destinations, TimeProvider time, ILoggerFactory loggers,
-        int parallelism, string lockFolder, ExportWatchdogOptions? watchdog, Func<IWorkQueue, IWorkQueue>? queue)
+        int parallelism, string lockFolder, ExportWatchdogOptions? watchdog, Func<IWorkQueue, IWorkQueue>? queue, ISourceStore? sources)
     {
         Store = store;
         _locks = new RunLocks(lockFolder);
         Concurrency = Math.Max(2, parallelism > 0 ? parallelism : Environment.ProcessorCount);
         var sender = queue?.Invoke(_queue) ?? _queue;
-        Stages = new ExportStages(store, staging, destinations, sender, time, loggers.CreateLogger<ExportStages>(), new ExportProgress(), parallelism);
+        Stages = new ExportStages(store, staging, destinations, sender, time, loggers.CreateLogger<ExportStages>(), new ExportProgress(), parallelism, sources);
         Scheduler = new ExportScheduler(store, sender, time, loggers.CreateLogger<ExportScheduler>());
         Watchdog = new ExportWatchdog(store, sender, time, watchdog ?? new ExportWatchdogOptions(), loggers.CreateLogger<ExportWatchdog>());
     }
@@ -47,7 +47,7 @@ public sealed class LocalPipeline : IDisposable
         var store = await SqliteRunStore.OpenAsync(statePath, cancellationToken);
         var locks = Path.Combine(Path.GetDirectoryName(store.Path)!, "locks");
         return new LocalPipeline(store, new FolderStagingStore(stagingPath), options.Destinations ?? new LocalDestinationFactory(), time, loggers,
-            options.Parallelism, locks, options.Watchdog, options.Queue);
+            options.Parallelism, locks, options.Watchdog, options.Queue, options.Sources);
     }
 
     /// <summary>
@@ -169,4 +169,6 @@ public sealed record LocalPipelineOptions
     public ExportWatchdogOptions? Watchdog { get; init; }
     /// <summary>Wraps the queue the stages send to (tests inject failing enqueues with it).</summary>
     public Func<IWorkQueue, IWorkQueue>? Queue { get; init; }
+    /// <summary>Where snapshots are read; local files when null (the CLI adds blob URLs).</summary>
+    public ISourceStore? Sources { get; init; }
 }

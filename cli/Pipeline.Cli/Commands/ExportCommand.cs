@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.Diagnostics;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Formatting;
+using Pipeline.Engine.Ports;
 using Pipeline.Engine.Runs;
+using Pipeline.Engine.Sources;
 using Pipeline.Local;
 
 namespace Pipeline.Cli.Commands;
@@ -12,7 +14,7 @@ internal static class ExportCommand
 {
     public static Command Create()
     {
-        var source = new Option<string>("--source") { Description = "Snapshot file or folder: CSV, CSV.gz or Parquet, with a header.", Required = true };
+        var source = new Option<string>("--source") { Description = "Snapshot file or folder, or a blob URL (a blob or a folder of blobs): CSV, CSV.gz or Parquet, with a header.", Required = true };
         var segment = new Option<string>("--segment") { Description = "Segment id whose members to export.", Required = true };
         var fields = new Option<string>("--fields") { Description = "Output columns in order, comma-separated (any source column). Rename with source:Header.", Required = true };
         var to = new Option<string>("--to") { Description = "Destination: a local folder, or s3://bucket/prefix.", Required = true };
@@ -50,7 +52,7 @@ internal static class ExportCommand
             var spec = new ExportSpec
             {
                 ActivationId = "export-" + new string(segmentId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_').ToArray()),
-                Source = new SourceSpec { Path = Path.GetFullPath(parse.GetValue(source)!), IdColumn = parse.GetValue(idColumn)!, SegmentsColumn = parse.GetValue(segmentsColumn)! },
+                Source = new SourceSpec { Path = ParseSource(parse.GetValue(source)!), IdColumn = parse.GetValue(idColumn)!, SegmentsColumn = parse.GetValue(segmentsColumn)! },
                 SegmentId = segmentId,
                 Fields = ParseFields(parse.GetValue(fields)!),
                 Output = new FormatSpec
@@ -65,13 +67,14 @@ internal static class ExportCommand
                 OnMalformedRow = parse.GetValue(onMalformed) == "skip" ? MalformedRowPolicy.Skip : MalformedRowPolicy.Fail,
                 Tuning = tuning,
             };
-            _ = await SourceCheck.CheckAsync(spec, "--source", "--fields (and --id-column, --segments-column)", cancellationToken);
-            return await RunAsync(parse, spec, cancellationToken);
+            var sources = PipelineAdapters.CreateSources();
+            _ = await SourceCheck.CheckAsync(sources, spec, "--source", "--fields (and --id-column, --segments-column)", cancellationToken);
+            return await RunAsync(parse, spec, sources, cancellationToken);
         }));
         return command;
     }
 
-    private static async Task<int> RunAsync(ParseResult parse, ExportSpec spec, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(ParseResult parse, ExportSpec spec, ISourceStore sources, CancellationToken cancellationToken)
     {
         var now = TimeProvider.System.GetUtcNow();
         var runId = RunIds.ForAdHoc(spec, now);
@@ -82,8 +85,8 @@ internal static class ExportCommand
         try
         {
             using var adapters = new PipelineAdapters(new SecretsSpec(), loggers);
-            var pipeline = await LocalPipeline.OpenAsync(Path.Combine(work, "state.db"), Path.Combine(work, "staging"), TimeProvider.System, loggers, spec.Tuning.Parallelism,
-                adapters.Destinations, cancellationToken);
+            var pipeline = await LocalPipeline.OpenAsync(Path.Combine(work, "state.db"), Path.Combine(work, "staging"), TimeProvider.System, loggers,
+                new LocalPipelineOptions { Parallelism = spec.Tuning.Parallelism, Destinations = adapters.Destinations, Sources = sources }, cancellationToken);
             var run = await pipeline.Scheduler.NewRunAsync(runId, spec, now, cancellationToken);
             ExportRun result;
             await using (new ProgressDisplay(pipeline.Progress))
@@ -98,6 +101,14 @@ internal static class ExportCommand
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             try { if (Directory.Exists(work)) Directory.Delete(work, recursive: true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>A local path (made absolute) or a blob URL (kept as given, checked for shape; never printed with its query).</summary>
+    internal static string ParseSource(string text)
+    {
+        if (!SourceLocation.IsUrl(text)) return Path.GetFullPath(text);
+        if (SourceLocation.UrlProblem(text) is { } problem) throw new UsageException($"--source: {problem}");
+        return text;
     }
 
     internal static DestinationSpec ParseDestination(string to, string? endpoint = null, string? region = null, bool? pathStyle = null, bool compatibility = false)

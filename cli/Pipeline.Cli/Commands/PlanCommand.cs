@@ -4,6 +4,7 @@ using Pipeline.Engine.Building;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Formatting;
 using Pipeline.Engine.Manifests;
+using Pipeline.Engine.Ports;
 using Pipeline.Engine.Runs;
 using Pipeline.Engine.Sources;
 
@@ -34,10 +35,11 @@ internal static class PlanCommand
             Console.WriteLine($"Planning the run for slot {a.Schedule.FormatSlot(slot)} ({when})");
 
             var index = config.Activations.ToList().FindIndex(x => x.Id == a.Id);
-            var files = await SourceCheck.CheckAsync(spec, $"{config.FilePath}: $.sources.{config.Sources.First(s => s.Value == spec.Source).Key}.path",
+            var sources = PipelineAdapters.CreateSources();
+            var files = await SourceCheck.CheckAsync(sources, spec, $"{config.FilePath}: $.sources.{config.Sources.First(s => s.Value == spec.Source).Key}.path",
                 $"{config.FilePath}: $.activations[{index}]", cancellationToken);
             Console.WriteLine($"Source: {files.Count} file(s), {CliContext.Size(files.Sum(f => f.Length))}");
-            var sample = await SampleAsync(files[0], spec, cancellationToken);
+            var sample = await SampleAsync(sources, files[0], spec, cancellationToken);
             double keptPerRaw = sample.RawBytes > 0 ? (double)sample.RowsWritten / sample.RawBytes : 0;
             double rowsPerRaw = sample.RawBytes > 0 ? (double)sample.RowsRead / sample.RawBytes : 0;
             double outPerRaw = sample.RawBytes > 0 ? (double)sample.OutputBytes / sample.RawBytes : 0;
@@ -50,7 +52,7 @@ internal static class PlanCommand
                 totalRows += (long)(raw * rowsPerRaw);
                 totalKept += (long)(raw * keptPerRaw);
                 totalOut += (long)(raw * outPerRaw);
-                Console.WriteLine($"  {Path.GetFileName(f.Path)}  {CliContext.Size(f.Length)}  ~{CliContext.Size(raw)} raw  ~{CliContext.Count(chunks)} chunk(s)");
+                Console.WriteLine($"  {SourceLocation.Name(f.Path)}  {CliContext.Size(f.Length)}  ~{CliContext.Size(raw)} raw  ~{CliContext.Count(chunks)} chunk(s)");
             }
             Console.WriteLine($"Sampled the first chunk: {CliContext.Count(sample.RowsRead)} rows read, {CliContext.Count(sample.RowsWritten)} kept " +
                               $"({(sample.RowsRead > 0 ? 100.0 * sample.RowsWritten / sample.RowsRead : 0):0.0}%), {CliContext.Size(sample.RawBytes)} raw -> {CliContext.Size(sample.OutputBytes)} output" +
@@ -93,9 +95,9 @@ internal static class PlanCommand
         return (a.Schedule.Once!.Value.ToUniversalTime(), "its only slot, which will not run again");
     }
 
-    private static async Task<Sample> SampleAsync(SourceFile file, ExportSpec spec, CancellationToken cancellationToken)
+    private static async Task<Sample> SampleAsync(ISourceStore sources, SourceFile file, ExportSpec spec, CancellationToken cancellationToken)
     {
-        using var reader = await SourceReaders.OpenAsync(file, spec, cancellationToken);
+        using var reader = await SourceReaders.OpenAsync(sources, file, spec, cancellationToken);
         var binding = ColumnBinding.Create(reader.Columns, spec, file.Path);
         var selection = new RowSelection(spec.SegmentId, spec.Source.SegmentsSeparator, null, null, incremental: false);
         using var rows = new DelimitedRowWriter(spec.Output);
@@ -119,15 +121,17 @@ internal static class PlanCommand
             if (!parquet) break;
         }
         if (parquet) raw = file.Length / Math.Max(1, chunks); // estimate per row group
-        var rawPerFileByte = file.Gzip ? await GzipRatioAsync(file, cancellationToken) : 1.0;
+        var rawPerFileByte = file.Gzip ? await GzipRatioAsync(sources, file, cancellationToken) : 1.0;
         return new Sample(writer.RowsRead, writer.RowsWritten, raw, rawPerFileByte, output.Length, chunks);
     }
 
     /// <summary>Decompressed bytes per compressed byte over the file's first 8 MiB: how a compressed size becomes source bytes.</summary>
-    private static async Task<double> GzipRatioAsync(SourceFile file, CancellationToken cancellationToken)
+    private static async Task<double> GzipRatioAsync(ISourceStore sources, SourceFile file, CancellationToken cancellationToken)
     {
         var head = new byte[(int)Math.Min(file.Length, 8 * ByteSize.MiB)];
-        await using (var stream = File.OpenRead(file.Path)) await stream.ReadExactlyAsync(head, cancellationToken);
+        // A ranged read: a blob source sends its first 8 MiB, not the whole file.
+        var read = await sources.ReadAsync(file.Path, 0, head, cancellationToken);
+        if (read < head.Length) head = head[..read];
         long decompressed = 0;
         var buffer = new byte[1 << 16];
         try

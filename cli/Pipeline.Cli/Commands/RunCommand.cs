@@ -85,6 +85,7 @@ internal static class RunCommand
             Parallelism = config.Activations.Count > 0 ? config.Activations[0].Spec.Tuning.Parallelism : 0,
             Destinations = adapters.Destinations,
             Watchdog = config.Watchdog,
+            Sources = adapters.Sources,
         }, cancellationToken);
 
     /// <summary>What the report says beyond the run: the retry `run` will make by itself, if any (only the latest slot's run is retried).</summary>

@@ -17,16 +17,19 @@ internal static class ValidateCommand
             var config = ConfigLoader.Load(parse.GetValue(RunCommand.ConfigOption)!);
             var problems = new List<ConfigProblem>();
             var sourceColumns = new Dictionary<string, IReadOnlyList<string>>();
+            var sources = PipelineAdapters.CreateSources();
             foreach (var (name, source) in config.Sources)
             {
                 try
                 {
-                    var files = SourceCatalog.ListFiles(source);
-                    sourceColumns[name] = await SourceReaders.ReadColumnsAsync(files[0], source, cancellationToken);
+                    var files = await SourceCatalog.ListFilesAsync(sources, source, cancellationToken);
+                    sourceColumns[name] = await SourceReaders.ReadColumnsAsync(sources, files[0], source, cancellationToken);
                 }
                 catch (Exception e) when (e is SourceException or MalformedRowException)
                 {
-                    problems.Add(new ConfigProblem($"$.sources.{name}.path", e.Message, "Point it at an existing snapshot file or folder with a header row."));
+                    problems.Add(new ConfigProblem($"$.sources.{name}.path", e.Message,
+                        SourceLocation.IsUrl(source.Path) ? "Point it at an existing blob or folder of blobs with a header row, readable by the pipeline's identity."
+                            : "Point it at an existing snapshot file or folder with a header row."));
                 }
             }
             for (var i = 0; i < config.Activations.Count; i++)

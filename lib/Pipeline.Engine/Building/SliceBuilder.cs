@@ -12,10 +12,25 @@ namespace Pipeline.Engine.Building;
 /// Builds the chunks of one slice: one reader cuts the source into chunks, workers filter, project,
 /// format and gzip each chunk as its own gzip member, stage it and record it. Chunks already
 /// recorded by an earlier attempt are read past, not rebuilt. Memory is bounded by
-/// chunk size x workers, whatever the size of the audience.
+/// chunk size x workers, whatever the size of the audience. Source files are read through <paramref name="sources"/>
+/// (local files when none is given).
 /// </summary>
-public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportProgress progress, SemaphoreSlim buildSlots)
+public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportProgress progress, SemaphoreSlim buildSlots, ISourceStore? sources = null)
 {
+    private readonly ISourceStore _sources = sources ?? FileSourceStore.Instance;
+
+    private async Task<ISliceReader> OpenAsync(ExportRun run, SourceFile file, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await SourceReaders.OpenAsync(_sources, file, run.Spec, cancellationToken);
+        }
+        catch (SourceException e) when (e.IsNotFound)
+        {
+            throw new SourceException($"The source file {SourceLocation.Display(file.Path)} of run {run.RunId} no longer exists; the snapshot changed while the export ran.", e);
+        }
+    }
+
     public async Task<int> BuildAsync(ExportRun run, SlicePlan slice, CancellationToken cancellationToken)
     {
         var spec = run.Spec;
@@ -24,9 +39,7 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
         // This slice's skipped lines so far, for the early stop: no need to build on once the limit is passed.
         var linesSkipped = recorded.Sum(c => Math.Max(c.RowsSkipped, c.LinesSkipped));
         var file = new SourceFile(slice.Path, slice.Length, slice.Format, slice.Gzip);
-        if (!File.Exists(file.Path))
-            throw new SourceException($"The source file {file.Path} of run {run.RunId} no longer exists; the snapshot changed while the export ran.");
-        using var reader = await SourceReaders.OpenAsync(file, spec, cancellationToken);
+        using var reader = await OpenAsync(run, file, cancellationToken);
         var binding = ColumnBinding.Create(reader.Columns, spec, file.Path);
         var selection = new RowSelection(spec.SegmentId, spec.Source.SegmentsSeparator, run.WatermarkFrom, run.WatermarkTo, spec.Mode == ExportMode.Incremental);
 

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Pipeline.Engine.Formatting;
 using Pipeline.Engine.Runs;
 using Pipeline.Engine.Scheduling;
+using Pipeline.Engine.Sources;
 
 namespace Pipeline.Engine.Configuration;
 
@@ -129,8 +130,12 @@ public static partial class ConfigLoader
         if (section is null) return result;
         foreach (var (name, s) in section.ObjectEntries())
         {
-            var path = s.String("path", required: true, fix: "Set \"path\" to the snapshot file or folder (CSV, CSV.gz or Parquet).");
-            var spec = new SourceSpec { Path = path is null ? "" : Resolve(baseDir, path) };
+            var path = s.String("path", required: true, fix: "Set \"path\" to the snapshot file or folder (CSV, CSV.gz or Parquet), or a blob URL.");
+            // A URL (a blob, or a prefix of blobs) is kept as written; only paths are relative to the config file.
+            var url = path is not null && SourceLocation.IsUrl(path);
+            if (url && SourceLocation.UrlProblem(path!) is { } problem)
+                s.Problem("path", problem, "Write https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH (a blob, or a folder of blobs), without a query or SAS token.");
+            var spec = new SourceSpec { Path = path is null ? "" : url ? path : Resolve(baseDir, path) };
             spec = spec with
             {
                 Format = s.Enum<SourceFormat>("format") ?? spec.Format,

@@ -25,10 +25,13 @@ public sealed partial class ExportStages
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SliceBuilder _builder;
+    private readonly ISourceStore _sources;
 
+    /// <param name="sources">Where snapshots are read (by location: a path, a blob URL); local files when null.</param>
     public ExportStages(IRunStore store, IStagingStore staging, IDestinationFactory destinations, IWorkQueue queue,
-        TimeProvider time, ILogger<ExportStages> logger, ExportProgress? progress = null, int buildParallelism = 0)
+        TimeProvider time, ILogger<ExportStages> logger, ExportProgress? progress = null, int buildParallelism = 0, ISourceStore? sources = null)
     {
+        _sources = sources ?? FileSourceStore.Instance;
         _store = store;
         _staging = staging;
         _destinations = destinations;
@@ -37,7 +40,7 @@ public sealed partial class ExportStages
         _logger = logger;
         Progress = progress ?? new ExportProgress();
         var slots = buildParallelism > 0 ? buildParallelism : Environment.ProcessorCount;
-        _builder = new SliceBuilder(staging, store, Progress, new SemaphoreSlim(slots, slots));
+        _builder = new SliceBuilder(staging, store, Progress, new SemaphoreSlim(slots, slots), _sources);
     }
 
     public ExportProgress Progress { get; }
@@ -174,9 +177,9 @@ public sealed partial class ExportStages
     private async Task PlanAsync(PlanExport message, CancellationToken cancellationToken)
     {
         if (await RunInAsync(message, cancellationToken) is not { } run) return;
-        var files = SourceCatalog.ListFiles(run.Spec.Source);
+        var files = await SourceCatalog.ListFilesAsync(_sources, run.Spec.Source, cancellationToken);
         // Fail fast on an unknown field or missing column, before any chunk is built.
-        var columns = await SourceReaders.ReadColumnsAsync(files[0], run.Spec.Source, cancellationToken);
+        var columns = await SourceReaders.ReadColumnsAsync(_sources, files[0], run.Spec.Source, cancellationToken);
         _ = ColumnBinding.Create(columns, run.Spec, files[0].Path);
         var plan = await _store.SetOnceAsync(run.ProgressId, Documents.Plan,
             new ExportPlan(files.Select((f, i) => new SlicePlan(i, f.Path, f.Length, f.Format, f.Gzip)).ToList(), _time.GetUtcNow()), cancellationToken);

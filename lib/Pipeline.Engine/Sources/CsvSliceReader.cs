@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Pipeline.Engine.Building;
 using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Ports;
 
 namespace Pipeline.Engine.Sources;
 
@@ -19,7 +20,7 @@ public sealed class CsvSliceReader : ISliceReader
 
     private readonly SourceFile _source;
     private readonly Stream _stream;
-    private readonly FileStream _file;
+    private readonly CountingStream _file;
     private readonly byte _delimiter;
     private readonly int _chunkSize;
     private readonly int _maxField;
@@ -28,7 +29,7 @@ public sealed class CsvSliceReader : ISliceReader
     private long _nextLine;
     private bool _eof;
 
-    private CsvSliceReader(SourceFile file, FileStream raw, Stream stream, byte delimiter, int chunkSize, int maxField)
+    private CsvSliceReader(SourceFile file, CountingStream raw, Stream stream, byte delimiter, int chunkSize, int maxField)
     {
         _maxField = maxField;
         _file = raw;
@@ -42,23 +43,21 @@ public sealed class CsvSliceReader : ISliceReader
     public IReadOnlyList<string> Columns { get; private set; } = [];
 
     /// <summary>How far into the file (compressed bytes for .gz) reading has got; for estimates.</summary>
-    public long FileBytesRead => _file.Position;
+    public long FileBytesRead => _file.BytesRead;
 
     public static Task<CsvSliceReader> OpenAsync(SourceFile file, char delimiter, long chunkSize, CancellationToken cancellationToken) =>
         OpenAsync(file, delimiter, chunkSize, SourceSpec.DefaultMaxFieldSize, cancellationToken);
 
     /// <param name="maxFieldSize">How far a quoted field may reach before its opening quote counts as stray (<see cref="SourceSpec.MaxFieldSize"/>).</param>
-    public static async Task<CsvSliceReader> OpenAsync(SourceFile file, char delimiter, long chunkSize, long maxFieldSize, CancellationToken cancellationToken)
+    public static Task<CsvSliceReader> OpenAsync(SourceFile file, char delimiter, long chunkSize, long maxFieldSize, CancellationToken cancellationToken) =>
+        OpenAsync(FileSourceStore.Instance, file, delimiter, chunkSize, maxFieldSize, cancellationToken);
+
+    /// <summary>Streams <paramref name="file"/> from <paramref name="store"/> (a local file, a blob) from start to end.</summary>
+    public static async Task<CsvSliceReader> OpenAsync(ISourceStore store, SourceFile file, char delimiter, long chunkSize, long maxFieldSize, CancellationToken cancellationToken)
     {
-        FileStream raw;
-        try
-        {
-            raw = new FileStream(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new SourceException($"Cannot open {file.Path}: {e.Message}", e);
-        }
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(file);
+        var raw = new CountingStream(await store.OpenReadAsync(file.Path, cancellationToken));
         Stream stream = file.Gzip ? new BufferedStream(new GzipSourceStream(raw, file.Path), 1 << 16) : raw;
         var reader = new CsvSliceReader(file, raw, stream, (byte)delimiter, (int)Math.Min(chunkSize, 512L * 1024 * 1024), (int)Math.Min(maxFieldSize, int.MaxValue));
         try
@@ -282,5 +281,46 @@ internal sealed class CsvChunk(int seq, byte[] buffer, int length, long firstLin
         if (_buffer is null) return;
         SourceBuffers<byte>.Return(_buffer);
         _buffer = null;
+    }
+}
+
+/// <summary>The store's stream, counting the bytes read from it (compressed bytes for .gz): how far reading has got.</summary>
+internal sealed class CountingStream(Stream inner) : Stream
+{
+    public long BytesRead { get; private set; }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var n = await inner.ReadAsync(buffer, cancellationToken);
+        BytesRead += n;
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override int Read(Span<byte> buffer)
+    {
+        var n = inner.Read(buffer);
+        BytesRead += n;
+        return n;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override bool CanRead => inner.CanRead;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inner.Dispose();
+        base.Dispose(disposing);
     }
 }

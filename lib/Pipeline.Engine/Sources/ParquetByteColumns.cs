@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Numerics;
-using Microsoft.Win32.SafeHandles;
 using Parquet.Meta;
 
 namespace Pipeline.Engine.Sources;
@@ -52,94 +51,92 @@ internal sealed class ParquetByteColumn : IDisposable
 
     public int Repetition(int slot) => _repetition[slot];
 
-    /// <summary>Reads and decodes the column chunk. <paramref name="maxDefinition"/>/<paramref name="maxRepetition"/> come from the schema.</summary>
-    public void Load(SafeFileHandle file, ColumnMetaData meta, int maxDefinition, int maxRepetition, ParquetDecompressor decompressor)
+    /// <summary>
+    /// Where the column chunk lies in the file (from its dictionary page, if any, to its end); false when this path does not
+    /// cover the column (not BYTE_ARRAY, nested lists, a chunk over 1 GiB: the largest pooled buffer), so nothing is read for it.
+    /// </summary>
+    public static bool TryGetRange(ColumnMetaData meta, int maxRepetition, out long start, out int size)
+    {
+        start = meta.DictionaryPageOffset is > 0 and var d && d < meta.DataPageOffset ? d : meta.DataPageOffset;
+        size = meta.TotalCompressedSize is >= 0 and <= 1 << 30 ? (int)meta.TotalCompressedSize : -1;
+        return meta.Type == Parquet.Meta.Type.BYTE_ARRAY && maxRepetition <= 1 && start >= 0 && size >= 0;
+    }
+
+    /// <summary>
+    /// Decodes the column chunk <paramref name="raw"/> (its bytes from <see cref="TryGetRange"/>).
+    /// <paramref name="maxDefinition"/>/<paramref name="maxRepetition"/> come from the schema.
+    /// </summary>
+    public void Load(ReadOnlySpan<byte> raw, ColumnMetaData meta, int maxDefinition, int maxRepetition, ParquetDecompressor decompressor)
     {
         if (meta.Type != Parquet.Meta.Type.BYTE_ARRAY) throw new NotSupportedException("not a BYTE_ARRAY column");
         if (maxRepetition > 1) throw new NotSupportedException("nested lists");
-        var start = meta.DictionaryPageOffset is > 0 and var d && d < meta.DataPageOffset ? d : meta.DataPageOffset;
-        var size = checked((int)meta.TotalCompressedSize);
+        var size = raw.Length;
         var slots = checked((int)meta.NumValues);
-        var raw = SourceBuffers<byte>.Rent(size);
-        try
+        Rent(ref _start, slots);
+        Rent(ref _length, slots);
+        Rent(ref _definition, slots);
+        Rent(ref _repetition, slots);
+        Rent(ref _slotEntry, slots);
+        _dictionaryCount = 0;
+        Rent(ref _data, Math.Max(1024, checked((int)Math.Min(int.MaxValue, meta.TotalUncompressedSize))));
+        _dataLength = 0;
+        Slots = 0;
+        var dictionaryCount = -1;
+        var position = 0;
+        while (Slots < slots)
         {
-            var read = 0;
-            while (read < size)
+            if (position >= size) throw new InvalidDataException("the column chunk ends before all its values");
+            var header = ThriftPageHeader.Read(raw[position..size], out var headerLength);
+            position += headerLength;
+            var page = raw.Slice(position, header.CompressedSize);
+            position += header.CompressedSize;
+            switch (header.Type)
             {
-                var n = RandomAccess.Read(file, raw.AsSpan(read, size - read), start + read);
-                if (n == 0) throw new InvalidDataException("the file ends inside a column chunk");
-                read += n;
-            }
-            Rent(ref _start, slots);
-            Rent(ref _length, slots);
-            Rent(ref _definition, slots);
-            Rent(ref _repetition, slots);
-            Rent(ref _slotEntry, slots);
-            _dictionaryCount = 0;
-            Rent(ref _data, Math.Max(1024, checked((int)Math.Min(int.MaxValue, meta.TotalUncompressedSize))));
-            _dataLength = 0;
-            Slots = 0;
-            var dictionaryCount = -1;
-            var position = 0;
-            while (Slots < slots)
-            {
-                if (position >= size) throw new InvalidDataException("the column chunk ends before all its values");
-                var header = ThriftPageHeader.Read(raw.AsSpan(position, size - position), out var headerLength);
-                position += headerLength;
-                var page = raw.AsSpan(position, header.CompressedSize);
-                position += header.CompressedSize;
-                switch (header.Type)
+                case PageType.DICTIONARY_PAGE:
                 {
-                    case PageType.DICTIONARY_PAGE:
+                    var at = Decompress(page, header.UncompressedSize, meta.Codec, decompressor);
+                    dictionaryCount = _dictionaryCount = header.NumValues;
+                    Rent(ref _dictStart, dictionaryCount);
+                    Rent(ref _dictLength, dictionaryCount);
+                    var p = at;
+                    for (var i = 0; i < dictionaryCount; i++)
                     {
-                        var at = Decompress(page, header.UncompressedSize, meta.Codec, decompressor);
-                        dictionaryCount = _dictionaryCount = header.NumValues;
-                        Rent(ref _dictStart, dictionaryCount);
-                        Rent(ref _dictLength, dictionaryCount);
-                        var p = at;
-                        for (var i = 0; i < dictionaryCount; i++)
-                        {
-                            var len = BinaryPrimitives.ReadInt32LittleEndian(_data.AsSpan(p));
-                            _dictStart[i] = p + 4;
-                            _dictLength[i] = len;
-                            p += 4 + len;
-                        }
-                        break;
+                        var len = BinaryPrimitives.ReadInt32LittleEndian(_data.AsSpan(p));
+                        _dictStart[i] = p + 4;
+                        _dictLength[i] = len;
+                        p += 4 + len;
                     }
-                    case PageType.DATA_PAGE:
-                    {
-                        var at = Decompress(page, header.UncompressedSize, meta.Codec, decompressor);
-                        var end = at + header.UncompressedSize;
-                        var p = at;
-                        p = ReadLevels(_data.AsSpan(0, end), p, maxRepetition, _repetition.AsSpan(Slots, header.NumValues), prefixed: true, 0);
-                        p = ReadLevels(_data.AsSpan(0, end), p, maxDefinition, _definition.AsSpan(Slots, header.NumValues), prefixed: true, 0);
-                        DecodeValues(p, end, header.Encoding, header.NumValues, maxDefinition, dictionaryCount);
-                        break;
-                    }
-                    case PageType.DATA_PAGE_V2:
-                    {
-                        var levels = header.RepetitionLevelsLength + header.DefinitionLevelsLength;
-                        ReadLevels(page[..header.RepetitionLevelsLength], 0, maxRepetition, _repetition.AsSpan(Slots, header.NumValues), prefixed: false, header.RepetitionLevelsLength);
-                        ReadLevels(page.Slice(header.RepetitionLevelsLength, header.DefinitionLevelsLength), 0, maxDefinition, _definition.AsSpan(Slots, header.NumValues), prefixed: false, header.DefinitionLevelsLength);
-                        var values = page[levels..];
-                        var at = header.IsCompressed
-                            ? Decompress(values, header.UncompressedSize - levels, meta.Codec, decompressor)
-                            : Decompress(values, values.Length, CompressionCodec.UNCOMPRESSED, decompressor);
-                        DecodeValues(at, _dataLength, header.Encoding, header.NumValues, maxDefinition, dictionaryCount);
-                        break;
-                    }
-                    default:
-                        break; // index pages carry no values
+                    break;
                 }
+                case PageType.DATA_PAGE:
+                {
+                    var at = Decompress(page, header.UncompressedSize, meta.Codec, decompressor);
+                    var end = at + header.UncompressedSize;
+                    var p = at;
+                    p = ReadLevels(_data.AsSpan(0, end), p, maxRepetition, _repetition.AsSpan(Slots, header.NumValues), prefixed: true, 0);
+                    p = ReadLevels(_data.AsSpan(0, end), p, maxDefinition, _definition.AsSpan(Slots, header.NumValues), prefixed: true, 0);
+                    DecodeValues(p, end, header.Encoding, header.NumValues, maxDefinition, dictionaryCount);
+                    break;
+                }
+                case PageType.DATA_PAGE_V2:
+                {
+                    var levels = header.RepetitionLevelsLength + header.DefinitionLevelsLength;
+                    ReadLevels(page[..header.RepetitionLevelsLength], 0, maxRepetition, _repetition.AsSpan(Slots, header.NumValues), prefixed: false, header.RepetitionLevelsLength);
+                    ReadLevels(page.Slice(header.RepetitionLevelsLength, header.DefinitionLevelsLength), 0, maxDefinition, _definition.AsSpan(Slots, header.NumValues), prefixed: false, header.DefinitionLevelsLength);
+                    var values = page[levels..];
+                    var at = header.IsCompressed
+                        ? Decompress(values, header.UncompressedSize - levels, meta.Codec, decompressor)
+                        : Decompress(values, values.Length, CompressionCodec.UNCOMPRESSED, decompressor);
+                    DecodeValues(at, _dataLength, header.Encoding, header.NumValues, maxDefinition, dictionaryCount);
+                    break;
+                }
+                default:
+                    break; // index pages carry no values
             }
-            AllText = true;
-            for (var e = 0; e < _dictionaryCount && AllText; e++) AllText = SourceText.IsValid(DictionaryValue(e));
-            for (var i = 0; i < Slots && AllText; i++) if (_slotEntry[i] < 0 && _length[i] > 0) AllText = SourceText.IsValid(Value(i));
         }
-        finally
-        {
-            SourceBuffers<byte>.Return(raw);
-        }
+        AllText = true;
+        for (var e = 0; e < _dictionaryCount && AllText; e++) AllText = SourceText.IsValid(DictionaryValue(e));
+        for (var i = 0; i < Slots && AllText; i++) if (_slotEntry[i] < 0 && _length[i] > 0) AllText = SourceText.IsValid(Value(i));
     }
 
     private void DecodeValues(int p, int end, Encoding encoding, int count, int maxDefinition, int dictionaryCount)

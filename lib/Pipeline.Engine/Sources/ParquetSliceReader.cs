@@ -4,6 +4,7 @@ using System.Text;
 using Parquet;
 using Parquet.Schema;
 using Pipeline.Engine.Building;
+using Pipeline.Engine.Ports;
 
 namespace Pipeline.Engine.Sources;
 
@@ -13,12 +14,14 @@ namespace Pipeline.Engine.Sources;
 /// </summary>
 public sealed class ParquetSliceReader : ISliceReader
 {
+    private readonly ISourceStore _store;
     private readonly SourceFile _file;
     private readonly int _rowGroups;
     private readonly ParquetLayout _layout;
 
-    private ParquetSliceReader(SourceFile file, IReadOnlyList<string> columns, int rowGroups, ParquetLayout layout)
+    private ParquetSliceReader(ISourceStore store, SourceFile file, IReadOnlyList<string> columns, int rowGroups, ParquetLayout layout)
     {
+        _store = store;
         _file = file;
         Columns = columns;
         _rowGroups = rowGroups;
@@ -27,13 +30,19 @@ public sealed class ParquetSliceReader : ISliceReader
 
     public IReadOnlyList<string> Columns { get; }
 
-    public static async Task<ParquetSliceReader> OpenAsync(SourceFile file, CancellationToken cancellationToken)
+    public static Task<ParquetSliceReader> OpenAsync(SourceFile file, CancellationToken cancellationToken) =>
+        OpenAsync(FileSourceStore.Instance, file, cancellationToken);
+
+    /// <summary>Reads the footer of <paramref name="file"/> in <paramref name="store"/>; row groups are read later, only the columns used.</summary>
+    public static async Task<ParquetSliceReader> OpenAsync(ISourceStore store, SourceFile file, CancellationToken cancellationToken)
     {
-        await using var handle = await ParquetHandle.OpenAsync(file, cancellationToken);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(file);
+        await using var handle = await ParquetHandle.OpenAsync(store, file, cancellationToken);
         var columns = handle.Reader.Schema.Fields.Select(f => f.Name).ToList();
         SourceColumns.RejectDuplicates(file.Path, columns);
         var layout = new ParquetLayout(handle.Reader.Schema, handle.Reader.Metadata, handle.Reader.Schema.GetDataFields());
-        return new ParquetSliceReader(file, columns, handle.Reader.RowGroupCount, layout);
+        return new ParquetSliceReader(store, file, columns, handle.Reader.RowGroupCount, layout);
     }
 
     public async IAsyncEnumerable<ISourceChunk> ReadChunksAsync(Func<int, bool> skip, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -42,7 +51,7 @@ public sealed class ParquetSliceReader : ISliceReader
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (skip(group)) continue;
-            yield return new ParquetChunk(_file, group, _layout);
+            yield return new ParquetChunk(_store, _file, group, _layout);
         }
         await Task.CompletedTask;
     }
@@ -50,12 +59,12 @@ public sealed class ParquetSliceReader : ISliceReader
     public void Dispose() { }
 }
 
-/// <summary>An open Parquet file, with errors turned into messages that name the file.</summary>
+/// <summary>An open Parquet file (a seekable stream over the store's ranged reads), with errors turned into messages that name the file.</summary>
 internal sealed class ParquetHandle : IAsyncDisposable
 {
-    private readonly FileStream _stream;
+    private readonly SourceRangeStream _stream;
 
-    private ParquetHandle(FileStream stream, ParquetReader reader)
+    private ParquetHandle(SourceRangeStream stream, ParquetReader reader)
     {
         _stream = stream;
         Reader = reader;
@@ -63,33 +72,44 @@ internal sealed class ParquetHandle : IAsyncDisposable
 
     public ParquetReader Reader { get; }
 
-    public static async Task<ParquetHandle> OpenAsync(SourceFile file, CancellationToken cancellationToken)
+    public static async Task<ParquetHandle> OpenAsync(ISourceStore store, SourceFile file, CancellationToken cancellationToken)
     {
-        FileStream stream;
-        try { stream = new FileStream(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new SourceException($"Cannot open {file.Path}: {e.Message}", e); }
+        var stream = new SourceRangeStream(store, file.Path, file.Length);
         try
         {
-            await CheckFramingAsync(stream, file.Path, cancellationToken);
+            await CheckFramingAsync(store, stream, file.Path, cancellationToken);
             var reader = await ParquetReader.CreateAsync(stream, new ParquetOptions(), leaveStreamOpen: true, cancellationToken);
             return new ParquetHandle(stream, reader);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             await stream.DisposeAsync();
-            if (e is SourceException) throw;
+            // Not the file's fault: the store could not be read (a dropped connection); the stage is retried.
+            if (e is SourceException or SourceUnavailableException) throw;
             throw new SourceException($"{file.Path}: the Parquet footer (schema and row group index) cannot be read ({e.Message}); the file is damaged: write it again.", e);
         }
     }
 
     /// <summary>"PAR1" at both ends and a footer that fits: what a file cut short or not Parquet at all lacks.</summary>
-    private static async Task CheckFramingAsync(FileStream stream, string path, CancellationToken cancellationToken)
+    private static async Task CheckFramingAsync(ISourceStore store, SourceRangeStream stream, string path, CancellationToken cancellationToken)
     {
         var length = stream.Length;
         var head = new byte[4];
         var tail = new byte[8];
-        if (length >= 4) await RandomAccess.ReadAsync(stream.SafeFileHandle, head, 0, cancellationToken);
-        if (length >= 12) await RandomAccess.ReadAsync(stream.SafeFileHandle, tail, length - 8, cancellationToken);
+        if (length >= 4)
+        {
+            // Only the 4 bytes: a window at the start would fetch bytes the column chunk reads fetch again. Parquet.Net
+            // reads them too, from the stream, so they are handed to it.
+            var read = await store.ReadAsync(path, 0, head, cancellationToken);
+            stream.Preload(0, head.AsSpan(0, read));
+        }
+        if (length >= 12)
+        {
+            // The window read here holds the footer too, which Parquet.Net reads next.
+            stream.Position = length - 8;
+            _ = await stream.ReadAtLeastAsync(tail, tail.Length, throwOnEndOfStream: false, cancellationToken);
+        }
+        stream.Position = 0;
         if (!head.AsSpan().SequenceEqual("PAR1"u8))
             throw new SourceException($"{path} is not a Parquet file: it does not start with the Parquet marker PAR1 ({length} bytes). Check the file, or set \"format\" on the source.");
         if (!tail.AsSpan(4).SequenceEqual("PAR1"u8))
@@ -114,7 +134,7 @@ internal sealed record ParquetLayout(ParquetSchema Schema, Parquet.Meta.FileMeta
 /// as UTF-8 byte ranges straight from the file (<see cref="ParquetByteColumn"/>). Otherwise (other types,
 /// incremental mode, unusual encodings) Parquet.Net decodes them to strings (or segment lists, or timestamps).
 /// </summary>
-internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout layout) : ISourceChunk
+internal sealed class ParquetChunk(ISourceStore store, SourceFile file, int rowGroup, ParquetLayout layout) : ISourceChunk
 {
     [ThreadStatic] private static ParquetDecompressor? t_decompressor;
     private ParquetByteColumn?[]? _bytes;
@@ -134,9 +154,9 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
 
     public async ValueTask LoadAsync(ColumnBinding binding, CancellationToken cancellationToken)
     {
-        if (TryLoadBytes(binding)) return;
+        if (await TryLoadBytesAsync(binding, cancellationToken)) return;
         try { await LoadWithParquetNetAsync(binding, cancellationToken); }
-        catch (Exception e) when (e is not (OperationCanceledException or SourceException))
+        catch (Exception e) when (e is not (OperationCanceledException or SourceException or SourceUnavailableException))
         {
             // A decoder's own words ("Data corruption detected") do not say which file; a retry cannot mend the file.
             throw new SourceException($"{file.Path}: row group {rowGroup} cannot be read: {e.Message.TrimEnd('.')}. The file is damaged: write it again.", e);
@@ -145,7 +165,7 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
 
     private async Task LoadWithParquetNetAsync(ColumnBinding binding, CancellationToken cancellationToken)
     {
-        await using var handle = await ParquetHandle.OpenAsync(file, cancellationToken);
+        await using var handle = await ParquetHandle.OpenAsync(store, file, cancellationToken);
         var schema = handle.Reader.Schema;
         using var group = handle.Reader.OpenRowGroupReader(rowGroup);
         _rows = group.RowCount;
@@ -171,15 +191,14 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
     }
 
     /// <summary>The fast path; false (nothing loaded) when this row group needs the general one.</summary>
-    private bool TryLoadBytes(ColumnBinding binding)
+    private async ValueTask<bool> TryLoadBytesAsync(ColumnBinding binding, CancellationToken cancellationToken)
     {
         if (binding.UpdatedAt >= 0 || layout.Metadata?.RowGroups is not { } groups || rowGroup >= groups.Count) return false;
         var group = groups[rowGroup];
         var columns = new ParquetByteColumn?[binding.ColumnCount];
+        byte[]? raw = null;
         try
         {
-            using var handle = File.OpenHandle(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            var decompressor = t_decompressor ??= new ParquetDecompressor();
             foreach (var index in binding.Used)
             {
                 var field = layout.Schema.Fields[index];
@@ -192,39 +211,63 @@ internal sealed class ParquetChunk(SourceFile file, int rowGroup, ParquetLayout 
                 };
                 var position = leaf is null ? -1 : Array.IndexOf(layout.Leaves, leaf);
                 if (position < 0 || position >= group.Columns.Count || group.Columns[position].MetaData is not { } meta) return false;
-                var column = columns[index] = new ParquetByteColumn();
-                column.Load(handle, meta, leaf!.MaxDefinitionLevel, leaf.MaxRepetitionLevel, decompressor);
-                if (column.Slots != meta.NumValues || (!list && column.Slots != group.NumRows)) return false;
+                if (!ParquetByteColumn.TryGetRange(meta, leaf!.MaxRepetitionLevel, out var start, out var size)) return false;
+                // One ranged read per column chunk: only the columns the export uses leave the store. Errors of the store
+                // itself (missing, refused, unreachable) are not the file's damage, so they are not caught below.
+                if (raw is null || raw.Length < size)
+                {
+                    if (raw is not null) SourceBuffers<byte>.Return(raw);
+                    raw = SourceBuffers<byte>.Rent(size);
+                }
+                var read = await store.ReadAsync(file.Path, start, raw.AsMemory(0, size), cancellationToken);
+                if (!Decode(columns, index, raw.AsSpan(0, read), size, meta, leaf, list, group)) return false;
             }
-            if (binding.Segments >= 0 && layout.Schema.Fields[binding.Segments] is ListField { Item: DataField element })
-            {
-                var segments = columns[binding.Segments]!;
-                // Pooled: a 100k-row group needs a 400 KB array, and one per row group left that much garbage on the
-                // large object heap each time, so peak memory grew with the number of row groups (bench/README.md).
-                var length = checked((int)group.NumRows + 1);
-                var first = SourceBuffers<int>.Rent(length);
-                _rowFirstSlot = first;
-                var row = -1;
-                for (var s = 0; s < segments.Slots; s++)
-                    if (segments.Repetition(s) == 0 && ++row < length) first[row] = s;
-                if (row + 1 != group.NumRows) return false;
-                first[length - 1] = segments.Slots;
-                _listDefinitions = (element.MaxDefinitionLevel, element.IsNullable);
-            }
+            if (!IndexSegmentLists(binding, columns, group)) return false;
             _rows = group.NumRows;
             _bytes = columns;
             columns = null;
             return true;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // Not covered here (NotSupportedException), or damaged: Parquet.Net reads it, or names what is wrong.
-            return false;
-        }
         finally
         {
+            if (raw is not null) SourceBuffers<byte>.Return(raw);
             if (columns is not null) foreach (var c in columns) c?.Dispose();
         }
+    }
+
+    /// <summary>Decodes one column chunk; false when it is not covered here (NotSupportedException) or damaged: Parquet.Net reads it, or names what is wrong.</summary>
+    private static bool Decode(ParquetByteColumn?[] columns, int index, ReadOnlySpan<byte> raw, int size, Parquet.Meta.ColumnMetaData meta, DataField leaf, bool list, Parquet.Meta.RowGroup group)
+    {
+        try
+        {
+            if (raw.Length < size) throw new InvalidDataException("the file ends inside a column chunk");
+            var column = columns[index] = new ParquetByteColumn();
+            column.Load(raw, meta, leaf.MaxDefinitionLevel, leaf.MaxRepetitionLevel, t_decompressor ??= new ParquetDecompressor());
+            return column.Slots == meta.NumValues && (list || column.Slots == group.NumRows);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Where each row's segment list starts; false when the levels do not add up to the row group's rows.</summary>
+    private bool IndexSegmentLists(ColumnBinding binding, ParquetByteColumn?[] columns, Parquet.Meta.RowGroup group)
+    {
+        if (binding.Segments < 0 || layout.Schema.Fields[binding.Segments] is not ListField { Item: DataField element }) return true;
+        var segments = columns[binding.Segments]!;
+        // Pooled: a 100k-row group needs a 400 KB array, and one per row group left that much garbage on the
+        // large object heap each time, so peak memory grew with the number of row groups (bench/README.md).
+        var length = checked((int)group.NumRows + 1);
+        var first = SourceBuffers<int>.Rent(length);
+        _rowFirstSlot = first;
+        var row = -1;
+        for (var s = 0; s < segments.Slots; s++)
+            if (segments.Repetition(s) == 0 && ++row < length) first[row] = s;
+        if (row + 1 != group.NumRows) return false;
+        first[length - 1] = segments.Slots;
+        _listDefinitions = (element.MaxDefinitionLevel, element.IsNullable);
+        return true;
     }
 
     private (int Max, bool Nullable) _listDefinitions;

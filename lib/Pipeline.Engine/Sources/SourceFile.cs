@@ -1,12 +1,26 @@
 using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Ports;
 
 namespace Pipeline.Engine.Sources;
 
-/// <summary>One file of an audience snapshot. A slice of the export plan reads one of these.</summary>
+/// <summary>
+/// One file of an audience snapshot. A slice of the export plan reads one of these. <paramref name="Path"/> is where its
+/// store finds it: a local path or a blob URL (never with a query: see <see cref="SourceLocation.UrlProblem"/>).
+/// </summary>
 public sealed record SourceFile(string Path, long Length, SourceFormat Format, bool Gzip);
 
 /// <summary>A problem with the snapshot itself: missing file, unknown column, unreadable data.</summary>
-public sealed class SourceException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class SourceException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>The file, folder or blob is not there (a <see cref="FileNotFoundException"/> or <see cref="DirectoryNotFoundException"/> inside).</summary>
+    public bool IsNotFound => InnerException is FileNotFoundException or DirectoryNotFoundException;
+}
+
+/// <summary>
+/// The source could not be read just now (a timeout, a dropped connection, a busy server): unlike a
+/// <see cref="SourceException"/> the file is not at fault, and the stage is retried.
+/// </summary>
+public sealed class SourceUnavailableException(string message, Exception? inner = null) : IOException(message, inner);
 
 /// <summary>A row that cannot be read. Names the file and the line (CSV) or row (Parquet).</summary>
 public sealed class MalformedRowException(string file, long line, string reason)
@@ -33,32 +47,40 @@ public static class SourceColumns
 
 public static class SourceCatalog
 {
-    /// <summary>The snapshot's files in a stable order (ordinal by name), so plans and outputs are reproducible.</summary>
+    /// <summary>The snapshot's local files in a stable order (ordinal by name), so plans and outputs are reproducible.</summary>
     public static IReadOnlyList<SourceFile> ListFiles(SourceSpec source)
     {
-        if (File.Exists(source.Path)) return [Describe(source.Path, source.Format)];
-        if (!Directory.Exists(source.Path))
-            throw new SourceException($"The audience snapshot {source.Path} does not exist. Check the source path, or create sample data with `pipeline sample`.");
-        var files = Directory.EnumerateFiles(source.Path)
-            .Where(f => !System.IO.Path.GetFileName(f).StartsWith('.') && !System.IO.Path.GetFileName(f).StartsWith('_'))
-            .Where(f => DetectFormat(f) is not null)
-            .Order(StringComparer.Ordinal)
-            .Select(f => Describe(f, source.Format))
-            .ToList();
-        if (files.Count == 0)
-            throw new SourceException($"The folder {source.Path} holds no .csv, .csv.gz, .txt, .tsv or .parquet files.");
-        return files;
+        ArgumentNullException.ThrowIfNull(source);
+        return FileSourceStore.List(source.Path).Select(e => Describe(e, source.Format)).ToList();
     }
 
-    public static SourceFile Describe(string path, SourceFormat declared)
+    /// <summary>The snapshot's files in <paramref name="store"/> (local or blob), in its stable order.</summary>
+    public static async Task<IReadOnlyList<SourceFile>> ListFilesAsync(ISourceStore store, SourceSpec source, CancellationToken cancellationToken)
     {
-        var format = declared != SourceFormat.Auto ? declared : DetectFormat(path)
-            ?? throw new SourceException($"Cannot tell the format of {path} from its name; set \"format\": \"csv\" or \"parquet\" on the source.");
-        var gzip = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
-        var info = new FileInfo(path);
-        // A symlinked snapshot is measured by its target: the link itself is a few bytes.
-        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true } target) info = target;
-        return new SourceFile(System.IO.Path.GetFullPath(path), info.Length, format, gzip);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(source);
+        var entries = await store.ListAsync(source.Path, cancellationToken);
+        return entries.Select(e => Describe(e, source.Format)).ToList();
+    }
+
+    /// <summary>A local file, measured now.</summary>
+    public static SourceFile Describe(string path, SourceFormat declared) => Describe(FileSourceStore.Entry(path), declared);
+
+    public static SourceFile Describe(SourceEntry entry, SourceFormat declared)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var name = SourceLocation.Name(entry.Location);
+        var format = declared != SourceFormat.Auto ? declared : DetectFormat(name)
+            ?? throw new SourceException($"Cannot tell the format of {SourceLocation.Display(entry.Location)} from its name; set \"format\": \"csv\" or \"parquet\" on the source.");
+        var gzip = name.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
+        return new SourceFile(entry.Location, entry.Length, format, gzip);
+    }
+
+    /// <summary>Whether a file in a snapshot folder (or under a blob prefix) is part of it: a known extension, not hidden ('.') or internal ('_', as Spark's _SUCCESS).</summary>
+    public static bool IsSnapshotFile(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return name.Length > 0 && !name.StartsWith('.') && !name.StartsWith('_') && DetectFormat(name) is not null;
     }
 
     private static SourceFormat? DetectFormat(string path)

@@ -189,6 +189,38 @@ public class ConfigLoaderTests
         }
     }
 
+    [TestCase("https://acme.blob.core.windows.net/snapshots/2026-11-23/profiles.parquet")]
+    [TestCase("http://127.0.0.1:10000/devstoreaccount1/snapshots/daily")]
+    public void A_blob_url_source_is_kept_as_written_not_taken_for_a_relative_path(string url)
+    {
+        var config = ConfigLoader.Parse(Sample(root => root["sources"]!["profiles"]!["path"] = url), ConfigPath);
+
+        Assert.That(config.Sources["profiles"].Path, Is.EqualTo(url));
+    }
+
+    [Test]
+    public void A_source_url_with_a_sas_token_is_a_problem_that_does_not_repeat_the_token()
+    {
+        var problem = SingleProblem(Sample(root => root["sources"]!["profiles"]!["path"] =
+            "https://acme.blob.core.windows.net/snapshots/profiles.csv?sv=2024-01-01&sig=c2VjcmV0LXNpZ25hdHVyZQ%3D%3D"));
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(problem.Path, Is.EqualTo("$.sources.profiles.path"));
+            Assert.That(problem.Message, Does.Contain("https://acme.blob.core.windows.net/snapshots/profiles.csv").And.Contain("SAS"));
+            Assert.That(problem.ToString(), Does.Not.Contain("sig=").And.Not.Contain("c2VjcmV0").And.Contain("Storage Blob Data Reader"));
+        }
+    }
+
+    [Test]
+    public void An_s3_url_as_a_source_is_a_problem_naming_what_a_source_can_be()
+    {
+        var problem = SingleProblem(Sample(root => root["sources"]!["profiles"]!["path"] = "s3://bucket/profiles.csv"));
+
+        Assert.That(problem.Path, Is.EqualTo("$.sources.profiles.path"));
+        Assert.That(problem.Message, Does.Contain("s3://").And.Contain("Azure blob URL"));
+    }
+
     [Test]
     public void Comments_and_trailing_commas_are_allowed()
     {
