@@ -18,18 +18,23 @@ internal sealed class AppInstance : IDisposable
 {
     private readonly IHost _host;
 
-    public AppInstance(Func<IRunStore, IRunStore>? wrapStore = null, Func<IDestinationFactory, IDestinationFactory>? wrapDestinations = null)
+    public AppInstance(Func<IRunStore, IRunStore>? wrapStore = null, Func<IDestinationFactory, IDestinationFactory>? wrapDestinations = null,
+        TimeProvider? time = null, Action<IServiceCollection>? services = null)
     {
-        var clock = new FrozenClock(ExportWorld.Now);
+        var clock = time ?? new FrozenClock(ExportWorld.Now);
         var settings = AppHost.SampleSettings();
         settings["PipelineStorage"] = Emulators.Azurite.ConnectionString;
         settings["AzureWebJobsStorage"] = Emulators.Azurite.ConnectionString;
+        var more = services;
         _host = AppHost.Build(settings, services =>
         {
             services.AddSingleton<TimeProvider>(clock);
             services.AddSingleton(new AzureBackendOptions { Time = clock, WrapStore = wrapStore, WrapDestinations = wrapDestinations });
+            more?.Invoke(services);
         });
     }
+
+    public T Create<T>() => _host.Create<T>();
 
     public Task<AzureBackend> BackendAsync() => _host.Services.GetRequiredService<PipelineBackend>().GetAsync(CancellationToken.None);
 

@@ -9,7 +9,7 @@ namespace Pipeline.Azure.Tests.Storage.Azurite;
 [NonParallelizable]
 public sealed class PublishedConfigTests
 {
-    private const string Valid = """{ "activations": [] }""";
+    private const string Valid = """{ "sources": { "p": { "path": "/snapshots/p.csv" } }, "destinations": { "d": { "type": "local", "path": "/out" } }, "activations": [] }""";
 
     private BlobServiceClient _blobs = null!;
 
@@ -60,8 +60,8 @@ public sealed class PublishedConfigTests
     }
 
     [Test]
-    public void An_invalid_config_is_refused_before_it_is_published()
+    public async Task An_invalid_config_is_refused_before_it_is_published()
     {
-        Assert.ThrowsAsync<ConfigException>(() => new PublishedConfig(_blobs).PublishAsync("""{ "activations": 3 }""", CancellationToken.None));
+        await Assert.ThrowsAsync<ConfigException>(() => new PublishedConfig(_blobs).PublishAsync("""{ "activations": 3 }""", CancellationToken.None));
     }
 }
