@@ -174,7 +174,6 @@ module functionApp 'app/functionapp.bicep' = {
     queueEndpoint: storage.outputs.queueEndpoint
     tableEndpoint: storage.outputs.tableEndpoint
     packageContainer: packageContainer
-    configContainer: configContainer
     keyVaultUri: vault.outputs.uri
     appInsightsName: monitoring.outputs.appInsightsName
     awsRoleArn: awsRoleArn

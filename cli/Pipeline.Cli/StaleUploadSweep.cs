@@ -1,18 +1,14 @@
 using Pipeline.Engine.Configuration;
-using Pipeline.Engine.Ports;
-using Pipeline.Local;
-using Pipeline.S3.Sweeping;
 
 namespace Pipeline.Cli;
 
 /// <summary>
-/// Aborts uploads that no run will finish (a process killed between starting an upload and recording it),
-/// so no customer pays for orphaned multipart parts. Runs when `run` starts and once a day after.
-/// Uploads younger than <see cref="MaxAge"/> are left alone: they may belong to a run in progress.
+/// Runs the stale-upload sweep (<see cref="StaleUploads"/>, shared with the Functions app) when `run` starts and once
+/// a day after, and prints what it did. Uploads younger than <see cref="MaxAge"/> are left alone.
 /// </summary>
 internal sealed class StaleUploadSweep(PipelineAdapters adapters, TimeProvider time)
 {
-    public static readonly TimeSpan MaxAge = TimeSpan.FromDays(7);
+    public static readonly TimeSpan MaxAge = StaleUploads.DefaultMaxAge;
     private static readonly TimeSpan Interval = TimeSpan.FromDays(1);
     private DateTimeOffset _next = DateTimeOffset.MinValue;
 
@@ -21,21 +17,12 @@ internal sealed class StaleUploadSweep(PipelineAdapters adapters, TimeProvider t
         var now = time.GetUtcNow();
         if (now < _next) return;
         _next = now + Interval;
-        var sweeper = new S3UploadSweeper(adapters.S3);
-        foreach (var (name, destination) in config.Destinations)
+        foreach (var swept in await new StaleUploads(adapters).SweepAsync(config, now - MaxAge, cancellationToken))
         {
-            try
-            {
-                var count = destination.Type == DestinationSpec.S3Type
-                    ? (await sweeper.SweepAsync(destination, now - MaxAge, cancellationToken)).Count
-                    : new LocalFolderDestination(destination.Location).SweepIncomplete(now - MaxAge);
-                if (count > 0) Console.WriteLine($"Swept {count} unfinished upload(s) older than {MaxAge.TotalDays:0} days from {destination.Display}.");
-            }
-            catch (Exception e) when (e is DestinationException or SecretException or IOException or UnauthorizedAccessException)
-            {
-                // Sweeping is housekeeping: exports go on, and the user learns what to grant.
-                Console.Error.WriteLine($"warning: could not sweep unfinished uploads of destination \"{name}\": {e.Message}");
-            }
+            if (swept.Error is { } error)
+                Console.Error.WriteLine($"warning: could not sweep unfinished uploads of destination \"{swept.DestinationName}\": {error}");
+            else if (swept.Aborted > 0)
+                Console.WriteLine($"Swept {swept.Aborted} unfinished upload(s) older than {MaxAge.TotalDays:0} days from {swept.Destination.Display}.");
         }
     }
 }

@@ -35,9 +35,6 @@ param tableEndpoint string
 @description('Container the deployment package is uploaded to.')
 param packageContainer string
 
-@description('Container of the published pipeline.json.')
-param configContainer string
-
 @description('Key Vault URI.')
 param keyVaultUri string
 
@@ -77,7 +74,7 @@ var storageConnectionSettings = flatten(map(
 ))
 
 var pipelineSettings = [
-  { name: 'Pipeline__ConfigUri', value: '${blobEndpoint}${configContainer}/pipeline.json' }
+  // No config location setting: the app reads pipeline.json from PipelineStorage's config container (PublishedConfig).
   { name: 'Pipeline__KeyVaultUri', value: keyVaultUri }
   // DefaultAzureCredential and the AWS web-identity token pick the user-assigned identity by this id.
   { name: 'AZURE_CLIENT_ID', value: identityClientId }

@@ -18,6 +18,12 @@ public sealed record AzureBackendOptions
     public ExportWatchdogOptions Watchdog { get; init; } = new();
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Wraps the run store the stages, scheduler and watchdog use (tests inject faults here); null: the table store itself.</summary>
+    public Func<IRunStore, IRunStore>? WrapStore { get; init; }
+
+    /// <summary>Wraps the destinations the stages deliver to (tests inject faults here); null: the adapters' own.</summary>
+    public Func<IDestinationFactory, IDestinationFactory>? WrapDestinations { get; init; }
 }
 
 /// <summary>
@@ -29,7 +35,7 @@ public sealed class AzureBackend
 {
     private readonly TimeProvider _time;
 
-    private AzureBackend(StorageConnection connection, TableRunStore store, BlobStagingStore staging, QueueServiceClient queues,
+    private AzureBackend(StorageConnection connection, IRunStore store, BlobStagingStore staging, QueueServiceClient queues,
         PublishedConfig config, PipelineAdapters adapters, ILoggerFactory loggers, AzureBackendOptions options)
     {
         Connection = connection;
@@ -40,8 +46,8 @@ public sealed class AzureBackend
         Queue = new StorageQueueWorkQueue(queues);
         Config = config;
         Adapters = adapters;
-        Stages = new ExportStages(store, staging, adapters.Destinations, Queue, options.Time, loggers.CreateLogger<ExportStages>(),
-            new ExportProgress(), options.BuildParallelism, adapters.Sources);
+        Stages = new ExportStages(store, staging, options.WrapDestinations?.Invoke(adapters.Destinations) ?? adapters.Destinations, Queue, options.Time,
+            loggers.CreateLogger<ExportStages>(), new ExportProgress(), options.BuildParallelism, adapters.Sources);
         Scheduler = new ExportScheduler(store, Queue, options.Time, loggers.CreateLogger<ExportScheduler>());
         Watchdog = new ExportWatchdog(store, Queue, options.Time, options.Watchdog.Validate(), loggers.CreateLogger<ExportWatchdog>());
     }
@@ -67,7 +73,7 @@ public sealed class AzureBackend
         var blobs = connection.CreateBlobServiceClient();
         var store = new TableRunStore(connection.CreateTableServiceClient(), blobs, options.Time);
         await store.EnsureCreatedAsync(cancellationToken);
-        return new AzureBackend(connection, store, new BlobStagingStore(blobs), connection.CreateQueueServiceClient(StageQueues.ClientOptions()),
+        return new AzureBackend(connection, options.WrapStore?.Invoke(store) ?? store, new BlobStagingStore(blobs), connection.CreateQueueServiceClient(StageQueues.ClientOptions()),
             new PublishedConfig(blobs), adapters, loggers, options);
     }
 

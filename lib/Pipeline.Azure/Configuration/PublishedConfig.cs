@@ -76,9 +76,12 @@ public sealed class PublishedConfig
         BlobDownloadResult download;
         try
         {
-            download = (await _blob.DownloadContentAsync(
+            var response = await _blob.DownloadContentAsync(
                 new BlobDownloadOptions { Conditions = _lastGood is { } last ? new BlobRequestConditions { IfNoneMatch = last.ETag } : null },
-                cancellationToken)).Value;
+                cancellationToken);
+            // A 304 is not thrown: it comes back as a response without a body.
+            if (response.GetRawResponse().Status == 304 && _lastGood is { } same) return new ConfigLoad(same.Config, null);
+            download = response.Value;
         }
         catch (RequestFailedException e) when (e.Status == 304 && _lastGood is { } unchanged)
         {

@@ -94,6 +94,44 @@ public sealed class BlobStagingStore : IStagingStore
             async (name, ct) => await _container.GetBlobClient(name).DeleteIfExistsAsync(cancellationToken: ct));
     }
 
+    /// <summary>
+    /// Deletes staging blobs last written before <paramref name="writtenBefore"/>, except those under a prefix in
+    /// <paramref name="keepPrefixes"/> (runs still in progress): what a run that died without cleaning up left behind.
+    /// Returns how many it deleted.
+    /// </summary>
+    public async Task<int> DeleteOlderThanAsync(DateTimeOffset writtenBefore, IReadOnlyCollection<string> keepPrefixes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keepPrefixes);
+        var names = new List<string>();
+        try
+        {
+            await foreach (var item in _container.GetBlobsAsync(cancellationToken: cancellationToken))
+            {
+                if (item.Properties.LastModified is { } written && written < writtenBefore
+                    && !keepPrefixes.Any(p => item.Name.StartsWith(p, StringComparison.Ordinal)))
+                    names.Add(item.Name);
+            }
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return 0; // no container yet: nothing was ever staged
+        }
+        var deleted = 0;
+        await Parallel.ForEachAsync(names, new ParallelOptions { MaxDegreeOfParallelism = DeleteConcurrency, CancellationToken = cancellationToken },
+            async (name, ct) =>
+            {
+                // Only if unchanged since listed: a blob rewritten meanwhile belongs to live work.
+                var conditions = new BlobRequestConditions { IfUnmodifiedSince = writtenBefore };
+                try
+                {
+                    if ((await _container.GetBlobClient(name).DeleteIfExistsAsync(conditions: conditions, cancellationToken: ct)).Value)
+                        Interlocked.Increment(ref deleted);
+                }
+                catch (RequestFailedException e) when (e.Status == 412) { }
+            });
+        return deleted;
+    }
+
     /// <summary>Creates the container once per store (concurrent first writers may both ask: harmless); a deployment normally has made it.</summary>
     private async Task EnsureContainerAsync(CancellationToken cancellationToken)
     {

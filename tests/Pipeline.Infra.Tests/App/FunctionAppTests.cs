@@ -12,14 +12,14 @@ public sealed class FunctionAppTests : InfraTests
     private const string Identities = "Microsoft.ManagedIdentity/userAssignedIdentities";
 
     // The settings the app reads (functions/Pipeline.Functions): the two identity-based storage connections,
-    // the config and vault locations, the identity, and Entra-authenticated telemetry.
+    // the vault, the identity, and Entra-authenticated telemetry (the config is PipelineStorage's config/pipeline.json).
     private static readonly string[] ExpectedSettings =
     [
         "AzureWebJobsStorage__blobServiceUri", "AzureWebJobsStorage__queueServiceUri", "AzureWebJobsStorage__tableServiceUri",
         "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
         "PipelineStorage__blobServiceUri", "PipelineStorage__queueServiceUri", "PipelineStorage__tableServiceUri",
         "PipelineStorage__credential", "PipelineStorage__clientId",
-        "Pipeline__ConfigUri", "Pipeline__KeyVaultUri", "AZURE_CLIENT_ID",
+        "Pipeline__KeyVaultUri", "AZURE_CLIENT_ID",
         "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     ];
 
@@ -117,10 +117,11 @@ public sealed class FunctionAppTests : InfraTests
     public void Config_and_vault_settings_point_at_the_deployed_resources()
     {
         var settings = AppSettings(Shipped);
-        Assert.That(settings["Pipeline__ConfigUri"],
+        // The app reads the published config from the PipelineStorage account's config container: the output says where.
+        Assert.That((string)Shipped.Outputs["configUri"]!,
             Is.EqualTo($"[format('{{0}}{{1}}/pipeline.json', {Shipped.ReferenceOf(StorageAccounts, "2023-05-01", "primaryEndpoints.blob")}, 'config')]"));
+        Assert.That(settings["PipelineStorage__blobServiceUri"], Is.EqualTo($"[{Shipped.ReferenceOf(StorageAccounts, "2023-05-01", "primaryEndpoints.blob")}]"));
         Assert.That(settings["Pipeline__KeyVaultUri"], Is.EqualTo($"[{Shipped.ReferenceOf("Microsoft.KeyVault/vaults", "2023-07-01", "vaultUri")}]"));
-        Assert.That((string)Shipped.Outputs["configUri"]!, Is.EqualTo(settings["Pipeline__ConfigUri"]));
     }
 
     [Test]
