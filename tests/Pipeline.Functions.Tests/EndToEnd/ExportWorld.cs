@@ -14,8 +14,9 @@ using Pipeline.Local;
 namespace Pipeline.Functions.Tests.EndToEnd;
 
 /// <summary>
-/// One test's world: a snapshot of profiles in two files (two slices), a bucket of its own in fauxqs, empty stage queues
-/// in Azurite, and the config that exports the snapshot to the bucket, which the local engine can also run into a folder.
+/// One test's world: a snapshot of profiles in two files (two slices) on disk and, as the app reads it in Azure, in
+/// Azurite blobs; a bucket of its own in fauxqs, empty stage queues in Azurite, and the config that exports the snapshot
+/// to the bucket, which the local engine can also run into a folder (reading the files on disk).
 /// </summary>
 internal sealed class ExportWorld : IDisposable
 {
@@ -59,6 +60,7 @@ internal sealed class ExportWorld : IDisposable
             new AmazonS3Config { ServiceURL = Emulators.S3.DirectEndpoint, ForcePathStyle = true, AuthenticationRegion = "us-east-1" });
         var world = new ExportWorld(root, "fn-" + suffix, suffix, s3);
         world.WriteSnapshot(70_000);
+        await world.UploadSnapshotAsync();
         await s3.PutBucketAsync(world.Bucket);
         await s3.PutBucketAsync(new PutBucketRequest { BucketName = RefusingBucket });
         // Shared queues: what an earlier test left must not be served with this test's app.
@@ -87,12 +89,24 @@ internal sealed class ExportWorld : IDisposable
         }
     }
 
+    /// <summary>The snapshot's blob prefix: the app reads the files the local engine reads, from Blob storage.</summary>
+    public string SnapshotUrl => $"{Emulators.Azurite.BlobServiceUri}/snapshots/{Suffix}/";
+
+    private async Task UploadSnapshotAsync()
+    {
+        var container = new BlobServiceClient(Emulators.Azurite.ConnectionString).GetBlobContainerClient("snapshots");
+        await container.CreateIfNotExistsAsync();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(Root, "snapshot")))
+            await container.GetBlobClient($"{Suffix}/{Path.GetFileName(file)}").UploadAsync(file, overwrite: true);
+    }
+
     /// <summary>The config: a split CSV (one multipart file, one single put) and a gzip TSV, both to <paramref name="destination"/>.</summary>
-    public string Config(string destination, string? extraActivation = null) =>
+    /// <param name="snapshot">Where the snapshot is read: <see cref="SnapshotUrl"/> (the app) unless given (the local engine's folder).</param>
+    public string Config(string destination, string? extraActivation = null, string? snapshot = null) =>
         $$"""
         {
           "tuning": { "chunkSize": "1MiB", "parallelism": 2, "partSize": "5MiB" },
-          "sources": { "profiles": { "path": "{{Json(Path.Combine(Root, "snapshot"))}}", "idColumn": "profileId", "segmentsColumn": "segments" } },
+          "sources": { "profiles": { "path": "{{Json(snapshot ?? SnapshotUrl)}}", "idColumn": "profileId", "segmentsColumn": "segments" } },
           "destinations": {
             "customer": {{destination}},
             "refusing": { "type": "s3", "bucket": "{{RefusingBucket}}", "region": "us-east-1", "endpoint": "{{Emulators.S3.Endpoint}}", "pathStyle": true,
@@ -119,7 +133,7 @@ internal sealed class ExportWorld : IDisposable
     /// <summary>What the local engine (the CLI's LocalPipeline) writes for the same activations at the same instant.</summary>
     public async Task<SortedDictionary<string, byte[]>> ExportLocallyAsync(IReadOnlyCollection<string> activationIds)
     {
-        var config = ConfigLoader.Parse(Config(LocalDestination), Path.Combine(Root, "pipeline.json"));
+        var config = ConfigLoader.Parse(Config(LocalDestination, snapshot: Path.Combine(Root, "snapshot")), Path.Combine(Root, "pipeline.json"));
         using (var local = await LocalPipeline.OpenAsync(Path.Combine(Root, "local", "state.db"), Path.Combine(Root, "local", "staging"),
                    new FrozenClock(Now), NullLoggerFactory.Instance, parallelism: 2))
         {
