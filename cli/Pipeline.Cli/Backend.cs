@@ -146,7 +146,8 @@ internal sealed class Backend
             RequestFailedException r =>
                 $"The storage account ({Storage.Describe}) answered {CliContext.StatusOf(r)}. Fix: check that {setting} names the right account.",
             AuthenticationFailedException a =>
-                $"No Azure identity for {setting}: {a.Message.Split('\n')[0].Trim()} Fix: sign in with `az login`, or on Azure set {setting}__credential=managedidentity.",
+                $"No Azure identity for {setting}: {a.Message.Split('\n')[0].Trim()} Fix: sign in with `az login` (and leave {setting}__credential unset), " +
+                $"or on Azure give the app an identity ({setting}__credential=managedidentity, with {setting}__clientId for a user-assigned one).",
             _ => null,
         };
     }

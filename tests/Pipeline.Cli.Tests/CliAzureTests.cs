@@ -213,6 +213,51 @@ public class CliAzureTests
     }
 
     [Test]
+    public async Task Two_run_processes_on_one_account_both_exit_0_deliver_once_and_leave_no_staging()
+    {
+        await StartAzuriteAsync();
+        var folder = await PipelineAsync("azure", FolderDestination, 100_000, """ "tuning": { "chunkSize": "256KiB" }, """);
+        Assert.That((await CliProcess.RunAsync(folder, Environment(), "config", "push")).ExitCode, Is.Zero);
+
+        var both = await Task.WhenAll(
+            CliProcess.RunAsync(folder, Environment(), "run", "--once"),
+            CliProcess.RunAsync(folder, Environment(), "run", "--once"));
+
+        foreach (var result in both)
+        {
+            Assert.That(result.ExitCode, Is.Zero, result.ToString());
+            Assert.That(result.Stderr, Does.Not.Contain("FAILED"));
+        }
+        Assert.That(both.Count(r => r.Stdout.Contains("OK s1-once", StringComparison.Ordinal)), Is.GreaterThanOrEqualTo(1), string.Join("\n", both.Select(b => b.ToString())));
+        Assert.That(Directory.GetFiles(Path.Combine(folder, "out"), "*.manifest.json", SearchOption.AllDirectories), Has.Length.EqualTo(1));
+        Assert.That(await StagingBlobsAsync(), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_failed_run_names_retry_without_a_config_file_and_retry_delivers_it_as_attempt_2()
+    {
+        await StartAzuriteAsync();
+        var folder = await PipelineAsync("azure", FolderDestination, 2_000);
+        Assert.That((await CliProcess.RunAsync(folder, Environment(), "config", "push")).ExitCode, Is.Zero);
+        var snapshot = Path.Combine(folder, "profiles.csv.gz");
+        File.Move(snapshot, snapshot + ".away");
+
+        var failed = await CliProcess.RunAsync(folder, Environment(), "run", "--once");
+        var runId = System.Text.RegularExpressions.Regex.Match(failed.Stderr, @"FAILED s1-once \(run (?<id>[^)]+)\)").Groups["id"].Value;
+        File.Move(snapshot + ".away", snapshot);
+        var retried = await CliProcess.RunAsync(folder, Environment(), "retry", runId);
+        var runs = await CliProcess.RunAsync(folder, Environment(), "runs");
+
+        Assert.That(failed.ExitCode, Is.EqualTo(1), failed.ToString());
+        Assert.That(runId, Is.Not.Empty, failed.ToString());
+        Assert.That(failed.Stderr, Does.Contain($"Retry now: pipeline retry {runId}").And.Not.Contain("--config"));
+        Assert.That(retried.ExitCode, Is.Zero, retried.ToString());
+        Assert.That(retried.Stdout, Does.Contain($"OK s1-once (run {runId})"));
+        Assert.That(runs.Stdout, Does.Match(@"succeeded\s+s1-once\s+slot .* attempt 2 "), runs.ToString());
+        Assert.That(Directory.GetFiles(Path.Combine(folder, "out"), "*.manifest.json", SearchOption.AllDirectories), Has.Length.EqualTo(1));
+    }
+
+    [Test]
     public async Task An_invalid_config_push_is_refused_with_validates_messages_and_the_published_one_stays()
     {
         await StartAzuriteAsync();
