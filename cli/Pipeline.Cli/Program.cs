@@ -2,13 +2,14 @@ using System.CommandLine;
 using Pipeline.Cli;
 using Pipeline.Cli.Commands;
 
-var root = new RootCommand("pipeline: scheduled exports of segment members to files in a local folder or an Amazon S3 bucket (or any S3-compatible store).")
+var root = new RootCommand("pipeline: scheduled exports of segment members to files in a local folder or an Amazon S3 bucket (or any S3-compatible store). Run state lives in a local SQLite file, or on Azure Storage when PipelineStorage is set.")
 {
     SampleCommand.Create(),
     ExportCommand.Create(),
     RunCommand.Create(),
     RetryCommand.Create(),
     RunsCommand.Create(),
+    ConfigCommand.Create(),
     PlanCommand.Create(),
     ValidateCommand.Create(),
     PolicyCommand.Create(),

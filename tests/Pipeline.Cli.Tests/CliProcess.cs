@@ -18,10 +18,15 @@ internal static class CliProcess
     public static ProcessStartInfo ProgramStartInfo(string? program, string workingDirectory, params string[] args)
     {
         var info = new ProcessStartInfo(program ?? "dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        // A PipelineStorage in the developer's shell would move every test onto Azure: tests that want it set it themselves.
+        foreach (var name in info.Environment.Keys.Where(IsStorageSetting).ToList()) info.Environment.Remove(name);
         if (program is null) info.ArgumentList.Add(Dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         return info;
     }
+
+    private static bool IsStorageSetting(string name) =>
+        name.StartsWith("PipelineStorage", StringComparison.OrdinalIgnoreCase) || name.StartsWith("ConnectionStrings__PipelineStorage", StringComparison.OrdinalIgnoreCase);
 
     public static Task<Result> RunAsync(string workingDirectory, params string[] args) =>
         RunAsync(workingDirectory, new Dictionary<string, string>(), args);

@@ -13,6 +13,15 @@ public class FixtureTeardownTests
     }
 
     [Test]
+    public void CliAzureTests_tears_down_after_a_setup_that_never_ran()
+    {
+        var fixture = new CliAzureTests();
+
+        Assert.That(async () => await fixture.TearDown(), Throws.Nothing);
+        Assert.That(async () => await fixture.StopS3(), Throws.Nothing);
+    }
+
+    [Test]
     public void The_other_cli_fixtures_tear_down_after_a_setup_that_never_ran()
     {
         Assert.That(new CliTests().TearDown, Throws.Nothing);

@@ -42,6 +42,8 @@ internal static class ExportCommand
         };
         command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
+            var backend = Backend.FromEnvironment();
+            backend.Announce();
             var tuning = new TuningSpec { Parallelism = parse.GetValue(parallelism) };
             if (parse.GetValue(chunkSize) is { } cs) tuning = tuning with { ChunkSize = ParseSize(cs, "--chunk-size", 64 * ByteSize.KiB, ByteSize.GiB) };
             var destination = ParseDestination(parse.GetValue(to)!, parse.GetValue(endpoint), parse.GetValue(region),
@@ -69,7 +71,7 @@ internal static class ExportCommand
             };
             var sources = PipelineAdapters.CreateSources();
             _ = await SourceCheck.CheckAsync(sources, spec, "--source", "--fields (and --id-column, --segments-column)", cancellationToken);
-            return await RunAsync(parse, spec, sources, cancellationToken);
+            return backend.IsAzure ? await RunOnAzureAsync(parse, backend, spec, cancellationToken) : await RunAsync(parse, spec, sources, cancellationToken);
         }));
         return command;
     }
@@ -109,6 +111,27 @@ internal static class ExportCommand
         if (!SourceLocation.IsUrl(text)) return Path.GetFullPath(text);
         if (SourceLocation.UrlProblem(text) is { } problem) throw new UsageException($"--source: {problem}");
         return text;
+    }
+
+    /// <summary>
+    /// On the Azure backend the export is a run like any other: state in the account's tables, staging in its blobs,
+    /// stages through its queues, served here (and by any other process serving them: see the README).
+    /// </summary>
+    private static async Task<int> RunOnAzureAsync(ParseResult parse, Backend backend, ExportSpec spec, CancellationToken cancellationToken)
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        using var loggers = CliContext.Loggers(parse);
+        var stopwatch = Stopwatch.StartNew();
+        using var adapters = new PipelineAdapters(new SecretsSpec(), loggers);
+        using var pipeline = await backend.OpenAsync("", "", spec.Tuning.Parallelism, new Engine.Runs.ExportWatchdogOptions(), adapters, loggers, cancellationToken);
+        var run = await pipeline.Scheduler.NewRunAsync(RunIds.ForAdHoc(spec, now), spec, now, cancellationToken);
+        ExportRun result;
+        await using (new ProgressDisplay(pipeline.Progress))
+        {
+            result = await pipeline.ExportNowAsync(run, cancellationToken);
+        }
+        stopwatch.Stop();
+        return await RunReport.PrintAsync(pipeline.Store, result, stopwatch.Elapsed, pipeline.Progress, cancellationToken);
     }
 
     internal static DestinationSpec ParseDestination(string to, string? endpoint = null, string? region = null, bool? pathStyle = null, bool compatibility = false)

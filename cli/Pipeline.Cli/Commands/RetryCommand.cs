@@ -17,22 +17,25 @@ internal static class RetryCommand
         };
         command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
-            var configPath = parse.GetValue(RunCommand.ConfigOption)!;
             var runId = parse.GetValue(runIdArgument)!;
-            var config = ConfigLoader.Load(configPath);
+            var backend = Backend.FromEnvironment();
+            backend.Announce();
+            var (config, configPath) = await backend.LoadConfigAsync(parse, RunCommand.ConfigOption, cancellationToken);
             using var loggers = CliContext.Loggers(parse);
             using var adapters = new PipelineAdapters(config.Secrets, loggers);
-            using var pipeline = await RunCommand.OpenPipelineAsync(config, adapters, loggers, cancellationToken);
+            using var pipeline = await RunCommand.OpenPipelineAsync(backend, config, adapters, loggers, cancellationToken);
             var run = await pipeline.Store.GetRunAsync(runId, cancellationToken)
-                      ?? throw new UsageException($"There is no run {runId} in {config.StatePath}. " +
-                                                  $"Run ids are in the FAILED lines of `pipeline run` and in {Path.Combine(Path.GetDirectoryName(config.StatePath)!, "runs")}/.");
+                      ?? throw new UsageException(backend.IsAzure
+                          ? $"There is no run {runId} in the run state of {backend.Storage!.Setting}. Run ids are in the FAILED lines of `pipeline run` and in `pipeline runs`."
+                          : $"There is no run {runId} in {config.StatePath}. " +
+                            $"Run ids are in the FAILED lines of `pipeline run` and in {Path.Combine(Path.GetDirectoryName(config.StatePath)!, "runs")}/.");
             var activation = config.FindActivation(run.ActivationId)
                              ?? throw new UsageException($"Run {runId} belongs to activation {run.ActivationId}, which is no longer in {config.FilePath}. " +
                                                          "Add it back to retry the run.");
             if (run.Status == RunStatus.Succeeded)
             {
                 Console.WriteLine($"Run {runId} ({run.ActivationId}) already succeeded; nothing to retry.");
-                await RunSummary.WriteAsync(config, run, cancellationToken);
+                if (!backend.IsAzure) await RunSummary.WriteAsync(config, run, cancellationToken);
                 return ExitCodes.Success;
             }
             var stopwatch = Stopwatch.StartNew();
@@ -43,7 +46,7 @@ internal static class RetryCommand
             }
             var hints = await RunCommand.HintsAsync(config, configPath, pipeline, result, cancellationToken);
             var code = await RunReport.PrintAsync(pipeline.Store, result, stopwatch.Elapsed, pipeline.Progress, hints, cancellationToken);
-            if (!hints.InProgressElsewhere) await RunSummary.WriteAsync(config, result, cancellationToken);
+            if (!hints.InProgressElsewhere && !backend.IsAzure) await RunSummary.WriteAsync(config, result, cancellationToken);
             return code;
         }));
         return command;

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Runs;
-using Pipeline.Local;
 
 namespace Pipeline.Cli.Commands;
 
@@ -26,18 +25,21 @@ internal static class RunCommand
         var command = new Command("run", "Run the scheduled exports that are due (and keep scheduling unless --once).") { ConfigOption, once, activationOption, slotOption };
         command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
-            var configPath = parse.GetValue(ConfigOption)!;
             var activationId = parse.GetValue(activationOption);
             var slotText = parse.GetValue(slotOption);
             if ((activationId is null) != (slotText is null))
                 throw new UsageException("--activation and --slot go together: `pipeline run --activation ID --slot 2026-11-23T02:00Z`.");
-            var config = ConfigLoader.Load(configPath);
+            var backend = Backend.FromEnvironment();
+            backend.Announce();
+            // On Azure without --config: the published config (configPath null), reloaded every tick.
+            var (config, configPath) = await backend.LoadConfigAsync(parse, ConfigOption, cancellationToken);
             using var loggers = CliContext.Loggers(parse);
             using var adapters = new PipelineAdapters(config.Secrets, loggers);
-            using var pipeline = await OpenPipelineAsync(config, adapters, loggers, cancellationToken);
-            // A run that finished while no summary could be written (a kill right after success) gets it now.
-            await RunSummary.WriteMissingAsync(config, pipeline.Store, cancellationToken);
-            if (activationId is not null) return await RunSlotAsync(config, configPath, pipeline, activationId, slotText!, cancellationToken);
+            using var pipeline = await OpenPipelineAsync(backend, config, adapters, loggers, cancellationToken);
+            // A run that finished while no summary could be written (a kill right after success) gets it now. Azure keeps
+            // run state in its tables only (`pipeline runs`): no summary files.
+            if (!backend.IsAzure) await RunSummary.WriteMissingAsync(config, pipeline.Store, cancellationToken);
+            if (activationId is not null) return await RunSlotAsync(backend, config, configPath, pipeline, activationId, slotText!, cancellationToken);
 
             var sweep = new StaleUploadSweep(adapters, TimeProvider.System);
             var failed = false;
@@ -56,9 +58,9 @@ internal static class RunCommand
                     var took = run.CompletedAt is { } done ? done - run.CreatedAt : stopwatch.Elapsed;
                     var hints = await HintsAsync(config, configPath, pipeline, run, cancellationToken);
                     failed |= await RunReport.PrintAsync(pipeline.Store, run, took, pipeline.Progress, hints, cancellationToken) != ExitCodes.Success;
-                    if (!hints.InProgressElsewhere) await RunSummary.WriteAsync(config, run, cancellationToken);
+                    if (!hints.InProgressElsewhere && !backend.IsAzure) await RunSummary.WriteAsync(config, run, cancellationToken);
                 }
-                await RunSummary.WriteMissingAsync(config, pipeline.Store, cancellationToken);
+                if (!backend.IsAzure) await RunSummary.WriteMissingAsync(config, pipeline.Store, cancellationToken);
                 var now = TimeProvider.System.GetUtcNow();
                 var next = config.Activations.Where(a => a.Enabled).Select(a => (a.Id, a.Schedule, Slot: a.Schedule.NextSlot(now))).Where(x => x.Slot is not null).OrderBy(x => x.Slot).FirstOrDefault();
                 if (runs.Count == 0) Console.WriteLine("Nothing is due.");
@@ -72,24 +74,20 @@ internal static class RunCommand
                 wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromMinutes(1).Ticks));
                 Console.WriteLine($"Waiting {wait.TotalSeconds:0} s{(next.Slot is { } s2 ? $" (next: {next.Id} at {next.Schedule.FormatSlot(s2)})" : "")}; Ctrl+C stops.");
                 await Task.Delay(wait, TimeProvider.System, cancellationToken);
-                config = ConfigLoader.Load(configPath);
+                config = await backend.ReloadAsync(config, configPath, cancellationToken);
             }
         }));
         return command;
     }
 
-    internal static Task<LocalPipeline> OpenPipelineAsync(PipelineConfig config, PipelineAdapters adapters, Microsoft.Extensions.Logging.ILoggerFactory loggers,
-        CancellationToken cancellationToken) =>
-        LocalPipeline.OpenAsync(config.StatePath, config.StagingPath, TimeProvider.System, loggers, new LocalPipelineOptions
-        {
-            Parallelism = config.Activations.Count > 0 ? config.Activations[0].Spec.Tuning.Parallelism : 0,
-            Destinations = adapters.Destinations,
-            Watchdog = config.Watchdog,
-            Sources = adapters.Sources,
-        }, cancellationToken);
+    internal static Task<IExportPipeline> OpenPipelineAsync(Backend backend, PipelineConfig config, PipelineAdapters adapters,
+        Microsoft.Extensions.Logging.ILoggerFactory loggers, CancellationToken cancellationToken) =>
+        backend.OpenAsync(config.StatePath, config.StagingPath, config.Activations.Count > 0 ? config.Activations[0].Spec.Tuning.Parallelism : 0,
+            config.Watchdog, adapters, loggers, cancellationToken);
 
     /// <summary>What the report says beyond the run: the retry `run` will make by itself, if any (only the latest slot's run is retried).</summary>
-    internal static async Task<RunReportHints> HintsAsync(PipelineConfig config, string configPath, LocalPipeline pipeline, ExportRun run, CancellationToken cancellationToken)
+    /// <param name="configPath">How commands the report prints name the config; null for the published one.</param>
+    internal static async Task<RunReportHints> HintsAsync(PipelineConfig config, string? configPath, IExportPipeline pipeline, ExportRun run, CancellationToken cancellationToken)
     {
         var activation = config.FindActivation(run.ActivationId);
         var latest = activation is null ? null : await pipeline.Store.GetLastScheduledSlotAsync(activation.Id, cancellationToken);
@@ -98,7 +96,7 @@ internal static class RunCommand
     }
 
     /// <summary>`run --activation ID --slot TIME`: one slot now, whatever the schedule's cursor says.</summary>
-    private static async Task<int> RunSlotAsync(PipelineConfig config, string configPath, LocalPipeline pipeline, string activationId, string slotText,
+    private static async Task<int> RunSlotAsync(Backend backend, PipelineConfig config, string? configPath, IExportPipeline pipeline, string activationId, string slotText,
         CancellationToken cancellationToken)
     {
         var activation = CliContext.RequireActivation(config, activationId, $"--activation {activationId}");
@@ -134,7 +132,7 @@ internal static class RunCommand
         var took = stopwatch.Elapsed;
         var hints = await HintsAsync(config, configPath, pipeline, run, cancellationToken);
         var code = await RunReport.PrintAsync(pipeline.Store, run, took, pipeline.Progress, hints, cancellationToken);
-        if (!hints.InProgressElsewhere) await RunSummary.WriteAsync(config, run, cancellationToken);
+        if (!hints.InProgressElsewhere && !backend.IsAzure) await RunSummary.WriteAsync(config, run, cancellationToken);
         return code;
     }
 }

@@ -22,11 +22,11 @@ internal static class RunReport
         }
         if (run.Status != RunStatus.Succeeded)
         {
-            var resume = hints is null ? "rerun to resume" : $"`pipeline run --config {hints.ConfigPath}` resumes it";
+            var resume = hints is null ? "rerun to resume" : $"`pipeline run{hints.ConfigArgument}` resumes it";
             Console.Error.WriteLine($"FAILED {run.ActivationId} (run {run.RunId}): {run.Error ?? "the run did not finish; " + resume}");
             if (run.Status == RunStatus.Failed && hints is not null)
             {
-                var line = $"  Retry now: pipeline retry {run.RunId} --config {hints.ConfigPath}";
+                var line = $"  Retry now: pipeline retry {run.RunId}{hints.ConfigArgument}";
                 if (hints.AutomaticRetry is { } policy && policy.Allows(run.Attempt) && run.CompletedAt is { } failedAt)
                     line += $" (or `pipeline run` retries it from {failedAt + policy.DelayAfter(run.Attempt):yyyy-MM-dd HH:mm} UTC, attempt {run.Attempt + 1} of {policy.Attempts + 1})";
                 Console.Error.WriteLine(line);
@@ -60,4 +60,9 @@ internal static class RunReport
 /// What `run` and `retry` know beyond the run: the config to name in commands, whether another process drives the run,
 /// and the automatic retry that is still to come (null when none will: retries exhausted, or a later slot took over).
 /// </summary>
-internal sealed record RunReportHints(string ConfigPath, bool InProgressElsewhere, Pipeline.Engine.Configuration.RetryPolicy? AutomaticRetry, DateTimeOffset Now);
+/// <param name="ConfigPath">The config file to name in commands; null for the published config (Azure backend).</param>
+internal sealed record RunReportHints(string? ConfigPath, bool InProgressElsewhere, Pipeline.Engine.Configuration.RetryPolicy? AutomaticRetry, DateTimeOffset Now)
+{
+    /// <summary>" --config FILE", or nothing for the published config.</summary>
+    public string ConfigArgument => ConfigPath is null ? "" : " --config " + ConfigPath;
+}

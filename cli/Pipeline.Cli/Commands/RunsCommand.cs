@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Runs;
+using Pipeline.Azure.State;
+using Pipeline.Engine.Ports;
 using Pipeline.Local;
 
 namespace Pipeline.Cli.Commands;
@@ -19,24 +21,42 @@ internal static class RunsCommand
         };
         command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
-            var configPath = parse.GetValue(RunCommand.ConfigOption)!;
             var activationId = parse.GetValue(activationOption);
             var limit = parse.GetValue(limitOption);
             if (limit < 1) throw new UsageException($"--limit {limit.ToString(CultureInfo.InvariantCulture)}: give 1 or more.");
-            var config = ConfigLoader.Load(configPath);
+            var backend = Backend.FromEnvironment();
+            backend.Announce();
+            var (config, _) = await backend.LoadConfigAsync(parse, RunCommand.ConfigOption, cancellationToken);
             var activations = config.Activations;
             if (activationId is not null) activations = [CliContext.RequireActivation(config, activationId, $"--activation {activationId}")];
-            // A pipeline that never ran has no state database; listing must not create one.
-            if (!File.Exists(config.StatePath))
+            IRunStore store;
+            if (backend.IsAzure)
             {
-                Console.WriteLine($"No runs yet (no state at {config.StatePath}).");
-                return ExitCodes.Success;
+                await backend.CheckReachableAsync(cancellationToken);
+                // Read as it is: listing creates no table.
+                store = new TableRunStore(backend.Storage!.CreateTableServiceClient(), backend.Storage.CreateBlobServiceClient());
             }
-            var store = await SqliteRunStore.OpenAsync(config.StatePath, cancellationToken);
-            var runs = new List<(ExportRun Run, SegmentActivation Activation)>();
-            foreach (var activation in activations)
+            else
             {
-                foreach (var run in await store.ListRunsAsync(activation.Id, limit, cancellationToken)) runs.Add((run, activation));
+                // A pipeline that never ran has no state database; listing must not create one.
+                if (!File.Exists(config.StatePath))
+                {
+                    Console.WriteLine($"No runs yet (no state at {config.StatePath}).");
+                    return ExitCodes.Success;
+                }
+                store = await SqliteRunStore.OpenAsync(config.StatePath, cancellationToken);
+            }
+            var runs = new List<(ExportRun Run, SegmentActivation Activation)>();
+            try
+            {
+                foreach (var activation in activations)
+                {
+                    foreach (var run in await store.ListRunsAsync(activation.Id, limit, cancellationToken)) runs.Add((run, activation));
+                }
+            }
+            catch (global::Azure.RequestFailedException e) when (e.Status == 404)
+            {
+                // No run has been recorded on this account yet: its tables don't exist.
             }
             var newest = runs.OrderByDescending(r => r.Run.CreatedAt).ThenByDescending(r => r.Run.Slot).Take(limit).ToList();
             if (newest.Count == 0)
