@@ -59,7 +59,7 @@ public sealed partial class PoisonFunctions(PipelineBackend backend, ILogger<Poi
             await stages.FailRunAsync(runId, attempt,
                 $"A message for this run on queue {queue} is not a stage message ({e.Message}); it was moved to {poisonQueue}. " +
                 "Check that every producer of the stage queues runs this version of the pipeline, then retry the run (`pipeline retry RUN_ID`).",
-                cancellationToken);
+                CancellationToken.None);
             Log.UnreadableRunFailed(logger, poisonQueue, trigger.MessageId, runId, e.Message);
             return;
         }
@@ -71,7 +71,8 @@ public sealed partial class PoisonFunctions(PipelineBackend backend, ILogger<Poi
             $"{StageLog.Describe(message)} failed {maxDequeueCount} times on queue {queue} (host.json maxDequeueCount) and was moved to {poisonQueue}; " +
             $"the error of each try is logged by function {FunctionOf(queue)} with this run id. " +
             "The run's uploads were aborted and its staging deleted; the activation's retry policy retries it, or run `pipeline retry RUN_ID`.";
-        await stages.FailRunAsync(message.RunId, message.Attempt, reason, cancellationToken);
+        // Not the invocation's token: a shutdown between marking the run failed and aborting its uploads would leave them behind.
+        await stages.FailRunAsync(message.RunId, message.Attempt, reason, CancellationToken.None);
         // A late message of an earlier attempt, or of a run that finished meanwhile, fails nothing: say so rather than claim it.
         if (await pipeline.Store.GetRunAsync(message.RunId, cancellationToken) is not { Status: RunStatus.Failed } run || run.Attempt != message.Attempt || run.Error != reason)
         {

@@ -372,4 +372,29 @@ public class LocalPipelineTests
         Assert.That(first, Has.Count.EqualTo(1));
         Assert.That(second, Is.Empty);
     }
+
+    [Test]
+    public async Task Failing_a_run_again_cleans_up_what_a_failure_cut_short_left()
+    {
+        var source = _ws.WriteCsv("profiles.csv", Profiles.Csv(30_000));
+        var activation = TestWorkspace.Activation(_ws.Spec(source, _ws.Output, s => s with { Tuning = s.Tuning with { PartSize = FileNameDefaults.MinPartSize } }));
+        using var pipeline = await _ws.OpenPipelineAsync();
+        await pipeline.Scheduler.TickAsync([activation], CancellationToken.None);
+        // The run gets as far as starting its upload, then stops: chunks staged, a partial file at the destination.
+        await pipeline.DrainAsync(CancellationToken.None, async (message, ct) =>
+        {
+            if (message is not UploadPart) await pipeline.Stages.HandleAsync(message, ct);
+        });
+        var run = (await pipeline.Store.ListRunsAsync("test", 10, CancellationToken.None)).Single();
+        Assert.That(Directory.GetFiles(_ws.Staging, "*", SearchOption.AllDirectories), Is.Not.Empty);
+        Assert.That(Directory.GetFiles(Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder)), Is.Not.Empty);
+        // A poison handler marked it failed and was stopped (a shutdown, a crash) before it aborted and deleted anything.
+        Assert.That(await pipeline.Store.TryMarkFailedAsync(run.RunId, run.Attempt, "poisoned", _ws.Time.GetUtcNow(), CancellationToken.None), Is.True);
+
+        await pipeline.Stages.FailRunAsync(run.RunId, run.Attempt, "poisoned", CancellationToken.None); // the poison message, redelivered
+
+        Assert.That(Directory.GetFiles(_ws.Staging, "*", SearchOption.AllDirectories), Is.Empty, "staging deleted");
+        Assert.That(TestWorkspace.Snapshot(_ws.Output), Is.Empty, "the partial upload aborted, nothing published");
+        Assert.That((await pipeline.Store.GetRunAsync(run.RunId, CancellationToken.None))!.Error, Is.EqualTo("poisoned"));
+    }
 }

@@ -85,8 +85,10 @@ public sealed partial class ExportStages
     {
         var run = await _store.GetRunAsync(runId, cancellationToken);
         if (run is null || run.Attempt != attempt) return;
-        if (!await _store.TryMarkFailedAsync(runId, attempt, error, _time.GetUtcNow(), cancellationToken)) return;
-        Log.RunFailed(_logger, runId, run.ActivationId, error);
+        if (await _store.TryMarkFailedAsync(runId, attempt, error, _time.GetUtcNow(), cancellationToken))
+            Log.RunFailed(_logger, runId, run.ActivationId, error);
+        // Already failed by an earlier call that may have stopped before cleaning up (a crash, a shutdown): clean up again.
+        else if (await _store.GetRunAsync(runId, cancellationToken) is not { Status: RunStatus.Failed } failed || failed.Attempt != attempt) return;
         var assembly = await _store.GetDocumentAsync<AssemblyPlan>(run.ProgressId, Documents.Assembly, cancellationToken);
         if (assembly is not null)
         {
@@ -230,6 +232,7 @@ public sealed partial class ExportStages
         if (await RunInAsync(message, cancellationToken) is not { } run) return;
         var assembly = await _store.GetDocumentAsync<AssemblyPlan>(run.ProgressId, Documents.Assembly, cancellationToken)
                        ?? await PlanFilesAsync(run, cancellationToken);
+        await AbortUnrecordedUploadsAsync(run, assembly, cancellationToken);
         var recorded = (await _store.ListPartsAsync(run.ProgressId, cancellationToken)).Select(p => (p.File, p.Receipt.PartNumber)).ToHashSet();
         var parts = assembly.Files
             .SelectMany(f => Enumerable.Range(1, f.PartCount).Select(p => (f.Index, Part: p)))
@@ -239,6 +242,19 @@ public sealed partial class ExportStages
         await HandOffAsync(run, RunStatus.Assembling, RunStatus.Uploading, parts, cancellationToken);
         if (parts.Count == 0)
             await HandOffAsync(run, RunStatus.Uploading, RunStatus.Completing, [new CompleteExport(run.RunId) { Attempt = run.Attempt }], cancellationToken);
+    }
+
+    /// <summary>
+    /// Uploads of the run's files that no assembly recorded go now, not in 7 days: those an attempt started and died
+    /// before recording, and a second upload a store made when a create whose answer was lost was sent again. On every
+    /// delivery of AssembleFiles (it is idempotent), so a crash right after the assembly was recorded still cleans up.
+    /// </summary>
+    private async Task AbortUnrecordedUploadsAsync(ExportRun run, AssemblyPlan assembly, CancellationToken cancellationToken)
+    {
+        var intent = await _store.GetDocumentAsync<FileStartIntent>(run.ProgressId, Documents.FileStarts, cancellationToken);
+        var destination = _destinations.Open(run.Spec.Destination);
+        foreach (var key in (intent?.Keys ?? []).Union(assembly.Files.Select(f => f.Key)))
+            await destination.AbortUnrecordedAsync(run.ProgressId, key, assembly.Files.FirstOrDefault(f => f.Key == key)?.UploadId, cancellationToken);
     }
 
     private async Task<AssemblyPlan> PlanFilesAsync(ExportRun run, CancellationToken cancellationToken)
@@ -273,8 +289,7 @@ public sealed partial class ExportStages
             .ToList();
         // Say which files are about to start before starting any: a crash before the assembly is recorded then
         // leaves uploads the next attempt knows to look for.
-        var attempt = new FileStartIntent(Guid.NewGuid().ToString("N"), keys);
-        var intent = await _store.SetOnceAsync(run.ProgressId, Documents.FileStarts, attempt, cancellationToken);
+        await _store.SetOnceAsync(run.ProgressId, Documents.FileStarts, new FileStartIntent(Guid.NewGuid().ToString("N"), keys), cancellationToken);
         var files = new List<FilePlan>();
         for (var i = 0; i < groups.Count; i++)
         {
@@ -296,16 +311,6 @@ public sealed partial class ExportStages
             foreach (var f in files.Where(f => stored.Files.All(s => s.UploadId != f.UploadId)))
                 await destination.AbortFileAsync(f.Key, f.UploadId, cancellationToken);
         }
-        // Uploads of these keys that no assembly recorded go now, not in 7 days: those of an earlier attempt that died
-        // before recording them, and a second upload a store made when a create whose answer was lost was sent again.
-        var keysToCheck = stored.Files.Select(f => f.Key);
-        if (intent.AttemptId != attempt.AttemptId)
-        {
-            Log.AbortingUnrecorded(_logger, run.RunId, intent.Keys.Count);
-            keysToCheck = intent.Keys.Union(keysToCheck);
-        }
-        foreach (var key in keysToCheck)
-            await destination.AbortUnrecordedAsync(run.ProgressId, key, stored.Files.FirstOrDefault(f => f.Key == key)?.UploadId, cancellationToken);
         Log.Assembled(_logger, run.RunId, stored.Files.Count, stored.Files.Sum(f => f.PartCount), stored.Files.Sum(f => f.Length));
         return stored;
     }
@@ -452,7 +457,5 @@ public sealed partial class ExportStages
         [LoggerMessage(8, LogLevel.Warning, "Run {RunId} is at {Status} but its messages were never sent: sending them now")]
         public static partial void HandOffResent(ILogger logger, string runId, string status);
 
-        [LoggerMessage(9, LogLevel.Information, "Run {RunId}: an earlier attempt started {Files} file(s) before recording them; aborting its unrecorded uploads")]
-        public static partial void AbortingUnrecorded(ILogger logger, string runId, int files);
     }
 }
