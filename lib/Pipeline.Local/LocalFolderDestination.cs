@@ -166,26 +166,28 @@ public sealed class LocalFolderDestination : IExportDestination
     public async Task PutObjectAsync(string key, ReadOnlyMemory<byte> content, ObjectProperties properties, CancellationToken cancellationToken)
     {
         var final = FinalPath(key);
-        // Named after the key, not at random: a put that a kill -9 cut short leaves a file that the retried put
-        // (same key) overwrites and moves, instead of an orphan that keeps ".incomplete" alive forever.
-        var temp = TempPath(PutIdFor(key));
+        // Named after the key and this call: two puts of one key (a redelivered completion) never share a file, and a
+        // later put of the key finds what a killed one left (below).
+        var putId = PutIdFor(key);
+        var temp = TempPath(putId + "-" + Guid.NewGuid().ToString("N"));
         try
         {
             await GuardAsync(async () =>
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(temp)!);
                 Directory.CreateDirectory(Path.GetDirectoryName(final)!);
-                await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 12, FileOptions.Asynchronous))
+                await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 12, FileOptions.Asynchronous))
                 {
                     await stream.WriteAsync(content, cancellationToken);
                     stream.Flush(flushToDisk: true);
                 }
                 File.Move(temp, final, overwrite: true);
             }, key);
+            RemoveDeadPuts(putId);
         }
         catch
         {
-            // Cancelled (the process is stopping) or failed: what was half written must not outlive the call.
+            // Cancelled (the process is stopping) or failed: what this call half wrote must not outlive it.
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
         }
@@ -196,7 +198,25 @@ public sealed class LocalFolderDestination : IExportDestination
         }
     }
 
-    /// <summary>The temporary name of a single put of this key ("put-" keeps it apart from multipart upload ids).</summary>
+    /// <summary>A single put takes well under this; an older temporary file of the same key was left by a killed process.</summary>
+    public static readonly TimeSpan DeadPutAge = TimeSpan.FromMinutes(10);
+
+    /// <summary>Removes what puts of this key that a kill -9 cut short left, instead of leaving it to the 7-day sweep.</summary>
+    private void RemoveDeadPuts(string putId)
+    {
+        var folder = Path.Combine(_root, IncompleteFolder);
+        try
+        {
+            foreach (var file in new DirectoryInfo(folder).EnumerateFiles(putId + "-*.partial"))
+            {
+                if (file.LastWriteTimeUtc < DateTime.UtcNow - DeadPutAge) file.Delete();
+            }
+        }
+        catch (IOException) { } // housekeeping only: the sweep removes whatever is left
+        catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>The temporary name prefix of single puts of this key ("put-" keeps them apart from multipart upload ids).</summary>
     private static string PutIdFor(string key) =>
         "put-" + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..32];
 

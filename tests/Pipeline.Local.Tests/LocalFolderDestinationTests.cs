@@ -155,24 +155,37 @@ public class LocalFolderDestinationTests
     }
 
     [Test]
-    public async Task A_put_cut_short_by_a_kill_is_replaced_by_the_retried_put()
+    public async Task What_a_killed_put_left_is_removed_by_the_next_put_of_its_key_and_a_recent_one_is_kept()
     {
         var destination = new LocalFolderDestination(_ws.Output);
-        using (var stopping = new CancellationTokenSource())
-        {
-            // What a kill -9 leaves: the temporary file of the put, half written. Made by a put that is stopped just after
-            // it opened its file, then the file is put back as the dead process would have left it.
-            var incomplete = Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder);
-            stopping.Cancel();
-            Assert.That(async () => await destination.PutObjectAsync("run.manifest.json", "{\"half"u8.ToArray(), Csv, stopping.Token), Throws.InstanceOf<OperationCanceledException>());
-            Directory.CreateDirectory(incomplete);
-            await File.WriteAllTextAsync(Path.Combine(incomplete, "put-" + KeyHash("run.manifest.json") + ".partial"), "{\"half");
-        }
+        var incomplete = Path.Combine(_ws.Output, LocalFolderDestination.IncompleteFolder);
+        Directory.CreateDirectory(incomplete);
+        // What a kill -9 leaves: a put's temporary file, half written, no longer touched by anyone.
+        var dead = Path.Combine(incomplete, "put-" + KeyHash("run.manifest.json") + "-" + Guid.NewGuid().ToString("N") + ".partial");
+        await File.WriteAllTextAsync(dead, "{\"half");
+        File.SetLastWriteTimeUtc(dead, DateTime.UtcNow - LocalFolderDestination.DeadPutAge - TimeSpan.FromMinutes(1));
+        // A put of the same key still writing in another process: not dead yet, so it stays.
+        var live = Path.Combine(incomplete, "put-" + KeyHash("run.manifest.json") + "-" + Guid.NewGuid().ToString("N") + ".partial");
+        await File.WriteAllTextAsync(live, "{\"wri");
 
         await destination.PutObjectAsync("run.manifest.json", "{}"u8.ToArray(), Csv, CancellationToken.None);
 
-        Assert.That(TestWorkspace.Snapshot(_ws.Output).Keys, Is.EqualTo(new[] { "run.manifest.json" }), "the retried put reused the dead one's file");
+        Assert.That(TestWorkspace.Snapshot(_ws.Output).Keys, Is.EquivalentTo(new[] { "run.manifest.json", LocalFolderDestination.IncompleteFolder + "/" + Path.GetFileName(live) }));
         Assert.That(await File.ReadAllTextAsync(Path.Combine(_ws.Output, "run.manifest.json")), Is.EqualTo("{}"));
+    }
+
+    [Test]
+    public async Task Two_puts_of_one_key_at_once_both_succeed_and_leave_one_whole_file()
+    {
+        var destination = new LocalFolderDestination(_ws.Output);
+        var content = new byte[4 << 20];
+        new Random(7).NextBytes(content);
+
+        // A redelivered completion writes the manifest while the first delivery still does.
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => destination.PutObjectAsync("run.manifest.json", content, Csv, CancellationToken.None))));
+
+        Assert.That(TestWorkspace.Snapshot(_ws.Output).Keys, Is.EqualTo(new[] { "run.manifest.json" }), "no temporary file left, no .incomplete/");
+        Assert.That(await File.ReadAllBytesAsync(Path.Combine(_ws.Output, "run.manifest.json")), Is.EqualTo(content));
     }
 
     private static string KeyHash(string key) =>
