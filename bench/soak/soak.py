@@ -204,7 +204,9 @@ class Process:
 class Cli:
     def __init__(self, settings: Settings, workspace: Path, logs: Path):
         self.settings, self.workspace, self.logs = settings, workspace, logs
-        self.env = {**os.environ, "AWS_ACCESS_KEY_ID": "soak", "AWS_SECRET_ACCESS_KEY": "soak", "AWS_EC2_METADATA_DISABLED": "true"}
+        # Without PipelineStorage*: a shell that exported it would silently move the soak onto an Azure Storage backend.
+        inherited = {k: v for k, v in os.environ.items() if not k.lower().startswith("pipelinestorage")}
+        self.env = {**inherited, "AWS_ACCESS_KEY_ID": "soak", "AWS_SECRET_ACCESS_KEY": "soak", "AWS_EC2_METADATA_DISABLED": "true"}
         self.count = 0
 
     def start(self, name, *args):

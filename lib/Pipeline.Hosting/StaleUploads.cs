@@ -34,9 +34,9 @@ public sealed class StaleUploads(PipelineAdapters adapters)
                     : new LocalFolderDestination(destination.Location).SweepIncomplete(startedBefore);
                 results.Add(new StaleUploadSweep(name, destination, count, null));
             }
-            catch (Exception e) when (e is DestinationException or SecretException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                // Sweeping is housekeeping: the other destinations and the exports go on, and the caller says what to grant.
+                // Sweeping is housekeeping: any failure (a store's 5xx after retries too) leaves the other destinations and the exports going.
                 results.Add(new StaleUploadSweep(name, destination, 0, e.Message));
             }
         }
