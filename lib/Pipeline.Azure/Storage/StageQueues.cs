@@ -48,7 +48,9 @@ public static class StageQueues
 
     private static async Task MoveUndecodableToPoisonAsync(QueueMessageDecodingFailedEventArgs args)
     {
-        if (args.ReceivedMessage is not { } message || args.Queue.Name.EndsWith(PoisonSuffix, StringComparison.Ordinal)) return;
+        // On a poison queue too (it is parked in <queue>-poison-poison): left there, it would come back forever, and a
+        // process waiting for the queues to empty would wait forever.
+        if (args.ReceivedMessage is not { } message) return;
         var poison = args.Queue.GetParentQueueServiceClient().GetQueueClient(Poison(args.Queue.Name));
         await poison.CreateIfNotExistsAsync(cancellationToken: args.CancellationToken);
         await poison.SendMessageAsync(message.Body, cancellationToken: args.CancellationToken);

@@ -86,6 +86,23 @@ public sealed class StageQueueEncodingTests
     }
 
     [Test]
+    public async Task A_message_on_a_poison_queue_that_is_not_base64_is_parked_and_the_drain_ends()
+    {
+        await _raw.GetQueueClient("upload-part-poison").SendMessageAsync("""{"stage":"upload","runId":"r-plain","file":1,"part":1}""");
+        var poisoned = new ConcurrentBag<StageMessage>();
+
+        await new StageQueueProcessor(_stages).DrainAsync((_, _, _) => Task.CompletedTask,
+            (m, _) => { poisoned.Add(m); return Task.CompletedTask; }, CancellationToken.None);
+
+        Assert.That(poisoned, Is.Empty);
+        Assert.That((await _raw.GetQueueClient("upload-part-poison").GetPropertiesAsync()).Value.ApproximateMessagesCount, Is.Zero);
+        var parked = (await _raw.GetQueueClient("upload-part-poison-poison").PeekMessagesAsync()).Value;
+        // Moved through the stage clients, so base64 now, like every message the stages send.
+        Assert.That(parked.Select(m => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(m.Body.ToString()))),
+            Is.EqualTo(new[] { """{"stage":"upload","runId":"r-plain","file":1,"part":1}""" }));
+    }
+
+    [Test]
     public async Task A_message_that_is_not_base64_skips_the_stage_and_reaches_the_poison_handler()
     {
         // A producer that forgot the base64 encoding: the host would not run the stage but move it to the poison queue.
