@@ -19,18 +19,21 @@ namespace Pipeline.Hosting;
 public sealed record PipelineAdapterOptions
 {
     /// <summary>Our AWS role for web identity (<c>assumeRole</c> without a secret); default <c>AWS_ROLE_ARN</c>.</summary>
-    public string? AwsRoleArn { get; init; } = Environment.GetEnvironmentVariable("AWS_ROLE_ARN");
+    public string? AwsRoleArn { get; init; } = NullIfEmpty(Environment.GetEnvironmentVariable("AWS_ROLE_ARN"));
 
     /// <summary>
     /// Key Vault to read secrets from when the config names none; default the Functions app's setting
     /// <c>Pipeline__KeyVaultUri</c>, so a `pipeline` process serving the same account reads the same vault.
     /// </summary>
-    public string? KeyVaultUri { get; init; } = Environment.GetEnvironmentVariable("Pipeline__KeyVaultUri");
+    public string? KeyVaultUri { get; init; } = NullIfEmpty(Environment.GetEnvironmentVariable("Pipeline__KeyVaultUri"));
 
     /// <summary>The Azure identity for Key Vault and the web identity token; default <see cref="DefaultAzureCredential"/>.</summary>
     public TokenCredential? AzureCredential { get; init; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    // An empty setting (local.settings.sample.json lists every setting, most of them empty) means "not set".
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }
 
 /// <summary>
