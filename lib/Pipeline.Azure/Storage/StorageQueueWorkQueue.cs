@@ -49,7 +49,12 @@ public sealed class StorageQueueWorkQueue : IWorkQueue
 /// <summary>Queue clients by name, each created on the account once per process (a deployment normally has made them).</summary>
 internal sealed class StageQueueClients(QueueServiceClient service)
 {
-    private readonly ConcurrentDictionary<string, Lazy<Task<QueueClient>>> _clients = new(StringComparer.Ordinal);
+    // Shared by every user of one service client (the stages' sender and the processor serving the queues), so each
+    // queue is created once per process, not once per user.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<QueueServiceClient, ConcurrentDictionary<string, Lazy<Task<QueueClient>>>> Created = new();
+
+    private readonly ConcurrentDictionary<string, Lazy<Task<QueueClient>>> _clients =
+        Created.GetValue(service ?? throw new ArgumentNullException(nameof(service)), _ => new(StringComparer.Ordinal));
 
     public QueueServiceClient Service { get; } = service ?? throw new ArgumentNullException(nameof(service));
 
