@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using Pipeline.Azure.Storage;
 using Pipeline.Engine.Building;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Ports;
@@ -47,11 +48,11 @@ internal static class CliContext
             Console.Error.WriteLine("error: " + e.Message);
             return ExitCodes.ExportFailed;
         }
-        catch (Exception e) when (e is global::Azure.RequestFailedException or AggregateException { InnerExceptions: [.., global::Azure.RequestFailedException] })
+        catch (Exception e) when (e is global::Azure.RequestFailedException or AggregateException { InnerExceptions: [.., global::Azure.RequestFailedException] }
+                                   || StorageOutage.IsOutage(e))
         {
             // Status and code only: the SDK's message carries response details that help nobody here.
-            var failure = e as global::Azure.RequestFailedException ?? (global::Azure.RequestFailedException)((AggregateException)e).InnerExceptions[^1];
-            Console.Error.WriteLine($"error: an Azure Storage request failed ({StatusOf(failure)}). Rerun the same command to resume: finished work is kept.");
+            Console.Error.WriteLine($"error: an Azure Storage request failed ({StorageOutage.Describe(e)}). Rerun the same command to resume: finished work is kept.");
             return ExitCodes.ExportFailed;
         }
         catch (OperationCanceledException)
@@ -62,9 +63,7 @@ internal static class CliContext
     }
 
     /// <summary>An Azure request's failure in a few words: the status and error code, or why no response came.</summary>
-    public static string StatusOf(global::Azure.RequestFailedException e) =>
-        e.Status == 0 ? e.InnerException?.Message ?? "no response"
-        : string.IsNullOrEmpty(e.ErrorCode) ? e.Status.ToString(CultureInfo.InvariantCulture) : $"{e.Status.ToString(CultureInfo.InvariantCulture)} {e.ErrorCode}";
+    public static string StatusOf(global::Azure.RequestFailedException e) => StorageOutage.Describe(e);
 
     /// <summary>
     /// How the user can call this program again: `pipeline` when that is on PATH, `dotnet run --project ...`

@@ -28,6 +28,12 @@ public sealed record AzurePipelineOptions
     /// <summary>Longest pause between looks at the queues while messages are held by another process.</summary>
     public TimeSpan MaxPollInterval { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long a call waits for an unreachable storage account (no answer, or 5xx, after each request's own retries)
+    /// before it gives up; finished work is kept either way.
+    /// </summary>
+    public TimeSpan StorageOutageLimit { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Told once per wait how many stage messages another process holds (alive, or dead until its lease ends).</summary>
     public Action<long>? Waiting { get; init; }
 
@@ -129,12 +135,38 @@ public sealed partial class AzurePipeline : IExportPipeline
     private async Task<IReadOnlyList<ExportRun>> DriveAsync(IEnumerable<ExportRun> runs, CancellationToken cancellationToken)
     {
         var ids = runs.Select(r => r.RunId).Distinct(StringComparer.Ordinal).ToList();
+        DateTimeOffset? unreachableSince = null;
+        while (true)
+        {
+            try
+            {
+                return await DriveReachableAsync(ids, () => unreachableSince = null, cancellationToken);
+            }
+            catch (Exception e) when (StorageOutage.IsOutage(e) && !cancellationToken.IsCancellationRequested)
+            {
+                // Nothing is lost while the account is away: recorded work stays recorded, and held messages come back
+                // when their lease ends. So wait and drive again, up to the limit.
+                var now = _options.Time.GetUtcNow();
+                unreachableSince ??= now;
+                var unreachable = now - unreachableSince.Value;
+                if (unreachable >= _options.StorageOutageLimit) throw;
+                var delay = TimeSpan.FromSeconds(Math.Min(15, Math.Max(1, unreachable.TotalSeconds / 2)));
+                Log.StorageUnreachable(_logger, StorageOutage.Describe(e), delay.TotalSeconds, unreachable.TotalSeconds, _options.StorageOutageLimit.TotalMinutes);
+                await Task.Delay(delay, _options.Time, cancellationToken);
+            }
+        }
+    }
+
+    /// <param name="reachable">Called whenever the queues were served without an outage.</param>
+    private async Task<IReadOnlyList<ExportRun>> DriveReachableAsync(List<string> ids, Action reachable, CancellationToken cancellationToken)
+    {
         var resent = new HashSet<string>(StringComparer.Ordinal);
         var polls = 0;
         var told = false;
         while (true)
         {
             await _processor.DrainAsync(HandleAsync, PoisonAsync, cancellationToken);
+            reachable();
             var open = new List<ExportRun>();
             foreach (var id in ids)
             {
@@ -189,7 +221,7 @@ public sealed partial class AzurePipeline : IExportPipeline
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            _failures[key] = e.Message;
+            _failures[key] = StorageOutage.Explain(e);
             throw;
         }
     }
@@ -228,6 +260,9 @@ public sealed partial class AzurePipeline : IExportPipeline
 
     private static partial class Log
     {
+        [LoggerMessage(61, LogLevel.Warning, "Azure Storage is unreachable ({Error}): retrying in {DelaySeconds:0} s; finished work is kept (unreachable for {UnreachableSeconds:0} s, giving up after {LimitMinutes:0} min)")]
+        public static partial void StorageUnreachable(ILogger logger, string error, double delaySeconds, double unreachableSeconds, double limitMinutes);
+
         [LoggerMessage(60, LogLevel.Information, "Run {RunId} is unfinished ({Status}) and no stage message is queued anywhere: sending its pending messages")]
         public static partial void Resending(ILogger logger, string runId, string status);
     }

@@ -213,6 +213,63 @@ public class CliAzureTests
     }
 
     [Test]
+    public async Task Storage_unreachable_for_20_seconds_mid_build_the_run_waits_then_finishes_with_the_same_bytes()
+    {
+        const string Tuning = """ "tuning": { "chunkSize": "64KiB", "parallelism": 1 }, """;
+        await StartAzuriteAsync();
+        var reference = await ReferenceAsync(100_000, Tuning);
+        var folder = await PipelineAsync("azure", FolderDestination, 100_000, Tuning);
+        // The CLI reaches Azurite only through the proxy; the test looks at Azurite directly.
+        await using var proxy = new OutageProxy(_azurite!.Ports);
+        var viaProxy = Environment(new AzuriteEndpoints(proxy.Ports[0], proxy.Ports[1], proxy.Ports[2]).ConnectionString);
+        Assert.That((await CliProcess.RunAsync(folder, viaProxy, "config", "push")).ExitCode, Is.Zero);
+
+        var start = CliProcess.StartInfo(folder, "run", "--once");
+        foreach (var (name, value) in viaProxy) start.Environment[name] = value;
+        using var run = Process.Start(start)!;
+        var stdout = run.StandardOutput.ReadToEndAsync();
+        var stderr = run.StandardError.ReadToEndAsync();
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+            while (!run.HasExited && (await StagingBlobsAsync()).Count < 8)
+                await Task.Delay(20, timeout.Token); // polling for a condition, not waiting for time
+            Assert.That(run.HasExited, Is.False, "the run finished before the outage: the test proved nothing");
+            proxy.GoDown();
+            // The outage itself: what the issue asks the run to ride out is 20 seconds of a storage account that is not there.
+            await Task.Delay(TimeSpan.FromSeconds(20), timeout.Token);
+            // (No output in the message: reading it to the end would wait for the process to exit.)
+            Assert.That(run.HasExited, Is.False, "the run gave up during the outage");
+            proxy.ComeBack();
+            Assert.That(proxy.Refused, Is.GreaterThan(0), "nothing tried the account during the outage: the test proved nothing");
+            try
+            {
+                await run.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                run.Kill(entireProcessTree: true);
+                Assert.Fail($"the run did not finish after the outage:\n{await stdout}\n{await stderr}");
+            }
+        }
+        finally
+        {
+            // A failed assertion must not leave the CLI running.
+            if (!run.HasExited) run.Kill(entireProcessTree: true);
+        }
+
+        var output = $"exit {run.ExitCode}\n{await stdout}\n{await stderr}";
+        Assert.That(run.ExitCode, Is.Zero, output);
+        Assert.That(await stdout, Does.Contain("OK s1-once"), output);
+        Assert.That(await stderr, Does.Contain("Azure Storage is unreachable").And.Contain("retr"), output); // retried by the stage, or by the run's driver
+        Assert.That(DataFiles(Path.Combine(folder, "out")), Is.EqualTo(reference));
+        Assert.That(Directory.GetFiles(Path.Combine(folder, "out"), "*.manifest.json", SearchOption.AllDirectories), Has.Length.EqualTo(1));
+        Assert.That(await StagingBlobsAsync(), Is.Empty);
+        var runs = await CliProcess.RunAsync(folder, Environment(), "runs");
+        Assert.That(runs.Stdout, Does.Match(@"succeeded\s+s1-once\s+slot .* attempt 1 "), runs.ToString());
+    }
+
+    [Test]
     public async Task Two_run_processes_on_one_account_both_exit_0_deliver_once_and_leave_no_staging()
     {
         await StartAzuriteAsync();

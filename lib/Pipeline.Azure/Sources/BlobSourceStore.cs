@@ -26,7 +26,7 @@ public sealed class BlobSourceStore : ISourceStore
 
     private readonly Lazy<StorageConnection?> _connection;
     private readonly Lazy<TokenCredential> _credential;
-    private readonly BlobClientOptions? _options;
+    private readonly BlobClientOptions _options;
     private readonly ConcurrentDictionary<string, Account> _accounts = new(StringComparer.OrdinalIgnoreCase);
     private BlobServiceClient? _connectionService;
 
@@ -44,7 +44,7 @@ public sealed class BlobSourceStore : ISourceStore
         ArgumentNullException.ThrowIfNull(connection);
         _connection = new Lazy<StorageConnection?>(connection);
         _credential = new Lazy<TokenCredential>(() => credential ?? new DefaultAzureCredential());
-        _options = options;
+        _options = options ?? StorageOutage.WithRetries(new BlobClientOptions());
     }
 
     public bool Accepts(string location) => location is not null && BlobSourceLocation.IsHttpUrl(location);

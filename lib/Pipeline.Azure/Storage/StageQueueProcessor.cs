@@ -187,7 +187,7 @@ public sealed partial class StageQueueProcessor
         }
         if (received.DequeueCount < _options.MaxDequeueCount)
         {
-            LogRetry(_logger, queue, received.MessageId, received.DequeueCount, _options.MaxDequeueCount, failure.Message);
+            LogRetry(_logger, queue, received.MessageId, received.DequeueCount, _options.MaxDequeueCount, StorageOutage.Explain(failure));
             if (_options.RetryDelay > TimeSpan.Zero) lock (retries) retries.Add(_time.GetUtcNow() + _options.RetryDelay);
             await lease.ReleaseAsync(_options.RetryDelay, CancellationToken.None);
             return;
@@ -197,8 +197,9 @@ public sealed partial class StageQueueProcessor
         // The same body, as the host moves it: the poison handler reads what the stage read.
         await poisonQueue.SendMessageAsync(received.Body, cancellationToken: CancellationToken.None);
         await lease.DeleteAsync(CancellationToken.None);
-        LogPoisoned(_logger, queue, received.MessageId, received.DequeueCount, failure.Message);
+        LogPoisoned(_logger, queue, received.MessageId, received.DequeueCount, StorageOutage.Explain(failure));
     }
+
 
     /// <summary>A received message's pop receipt, which changes with every renewal.</summary>
     private sealed class MessageLease(QueueClient client, QueueMessage message, TimeSpan lease, TimeProvider time)
@@ -217,19 +218,22 @@ public sealed partial class StageQueueProcessor
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
-            catch (RequestFailedException) { } // the lease is lost: another receiver may handle it too (at-least-once)
+            // The lease is lost (or the account is out of reach): another receiver may handle it too (at-least-once).
+            catch (Exception e) when (e is RequestFailedException || StorageOutage.IsOutage(e)) { }
         }
 
         public async Task ReleaseAsync(TimeSpan visibleIn, CancellationToken cancellationToken)
         {
             try { await client.UpdateMessageAsync(message.MessageId, _popReceipt, visibilityTimeout: visibleIn, cancellationToken: cancellationToken); }
             catch (RequestFailedException e) when (e.Status == 404) { } // lease lost: it reappears by itself
+            catch (Exception e) when (StorageOutage.IsOutage(e)) { } // out of reach: it reappears by itself when the lease ends
         }
 
         public async Task DeleteAsync(CancellationToken cancellationToken)
         {
             try { await client.DeleteMessageAsync(message.MessageId, _popReceipt, cancellationToken); }
             catch (RequestFailedException e) when (e.Status == 404) { } // lease lost after the work was done: it runs again (at-least-once)
+            catch (Exception e) when (StorageOutage.IsOutage(e)) { } // out of reach: it reappears when the lease ends and runs again
         }
     }
 

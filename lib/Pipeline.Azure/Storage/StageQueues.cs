@@ -37,11 +37,12 @@ public static class StageQueues
 
     /// <summary>
     /// Options for every stage queue client: base64 bodies, like the Functions queue trigger's default. A received
-    /// message that is not base64 is moved to the poison queue at once, as the host's queue extension does.
+    /// message that is not base64 is moved to the poison queue at once, as the host's queue extension does. The pipeline's
+    /// retries (<see cref="StorageOutage.WithRetries"/>).
     /// </summary>
     public static QueueClientOptions ClientOptions()
     {
-        var options = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 };
+        var options = StorageOutage.WithRetries(new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 });
         options.MessageDecodingFailed += MoveUndecodableToPoisonAsync;
         return options;
     }

@@ -159,21 +159,32 @@ public sealed class StorageConnection
     private static bool IsAccountName(string name) =>
         name.Length is >= 3 and <= 24 && name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c));
 
-    public BlobServiceClient CreateBlobServiceClient(BlobClientOptions? options = null) =>
-        _connectionString is not null
+    /// <summary>Blob clients; without <paramref name="options"/>, with the pipeline's retries (<see cref="StorageOutage.WithRetries"/>).</summary>
+    public BlobServiceClient CreateBlobServiceClient(BlobClientOptions? options = null)
+    {
+        options ??= StorageOutage.WithRetries(new BlobClientOptions());
+        return _connectionString is not null
             ? Create(() => new BlobServiceClient(_connectionString.Value, options))
             : new BlobServiceClient(_serviceUris[StorageService.Blob], _credential, options);
+    }
 
-    /// <summary>Queue clients; pass options with <c>MessageEncoding = Base64</c> for the stage queues (what queue triggers read).</summary>
-    public QueueServiceClient CreateQueueServiceClient(QueueClientOptions? options = null) =>
-        _connectionString is not null
+    /// <summary>Queue clients; pass <see cref="StageQueues.ClientOptions"/> for the stage queues (base64 bodies, what queue triggers read).</summary>
+    public QueueServiceClient CreateQueueServiceClient(QueueClientOptions? options = null)
+    {
+        options ??= StorageOutage.WithRetries(new QueueClientOptions());
+        return _connectionString is not null
             ? Create(() => new QueueServiceClient(_connectionString.Value, options))
             : new QueueServiceClient(_serviceUris[StorageService.Queue], _credential, options);
+    }
 
-    public TableServiceClient CreateTableServiceClient(TableClientOptions? options = null) =>
-        _connectionString is not null
+    /// <summary>Table clients; without <paramref name="options"/>, with the pipeline's retries.</summary>
+    public TableServiceClient CreateTableServiceClient(TableClientOptions? options = null)
+    {
+        options ??= StorageOutage.WithRetries(new TableClientOptions());
+        return _connectionString is not null
             ? Create(() => new TableServiceClient(_connectionString.Value, options))
             : new TableServiceClient(_serviceUris[StorageService.Table], _credential, options);
+    }
 
     /// <summary>The SDK's own parse errors can quote the connection string: replace them with one that names only the setting.</summary>
     private T Create<T>(Func<T> create)

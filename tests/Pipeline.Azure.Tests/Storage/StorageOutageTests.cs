@@ -1,0 +1,53 @@
+using System.Net.Sockets;
+using Azure;
+using Pipeline.Azure.Storage;
+
+namespace Pipeline.Azure.Tests.Storage;
+
+public class StorageOutageTests
+{
+    private static RequestFailedException NoResponse(string why) => new(why, new HttpRequestException(why));
+
+    private static IEnumerable<TestCaseData> Outages()
+    {
+        yield return new TestCaseData(NoResponse("Connection refused (127.0.0.1:10001)")).SetName("No response at all");
+        foreach (var status in new[] { 408, 500, 502, 503, 504 })
+            yield return new TestCaseData(new RequestFailedException(status, "busy")).SetName($"Status {status}");
+        yield return new TestCaseData(new AggregateException("Retry failed after 6 tries.", NoResponse("Broken pipe"), new RequestFailedException(503, "busy")))
+            .SetName("An SDK retry that gave up on outages only");
+        yield return new TestCaseData(new AggregateException("Retry failed after 6 tries.", NoResponse("Broken pipe"), new SocketException((int)SocketError.NotConnected)))
+            .SetName("A raw socket failure the SDK did not wrap");
+        yield return new TestCaseData(new IOException("The response ended prematurely.")).SetName("A response cut short");
+    }
+
+    [TestCaseSource(nameof(Outages))]
+    public void An_unreachable_or_briefly_failing_account_is_an_outage(Exception e) =>
+        Assert.That(StorageOutage.IsOutage(e), Is.True);
+
+    private static IEnumerable<TestCaseData> Answers()
+    {
+        foreach (var status in new[] { 400, 403, 404, 409, 412 })
+            yield return new TestCaseData(new RequestFailedException(status, "refused")).SetName($"Status {status}");
+        yield return new TestCaseData(new AggregateException("Retry failed.", NoResponse("Broken pipe"), new RequestFailedException(403, "denied")))
+            .SetName("A retry that ended in a refusal");
+        yield return new TestCaseData(new AggregateException()).SetName("An empty aggregate");
+        yield return new TestCaseData(new InvalidOperationException("a bug")).SetName("A bug");
+    }
+
+    [TestCaseSource(nameof(Answers))]
+    public void A_refusal_or_a_bug_is_not_an_outage(Exception e) =>
+        Assert.That(StorageOutage.IsOutage(e), Is.False);
+
+    [Test]
+    public void Explain_says_unreachable_and_why_in_a_few_words_or_passes_other_failures_on()
+    {
+        var gaveUp = new AggregateException("Retry failed after 6 tries. Retry settings can be adjusted in ClientOptions.Retry.",
+            NoResponse("Connection refused (127.0.0.1:10001)"), NoResponse("Broken pipe (127.0.0.1:10001)"));
+
+        Assert.That(StorageOutage.Explain(gaveUp), Is.EqualTo("Azure Storage is unreachable (Broken pipe (127.0.0.1:10001))"));
+        Assert.That(StorageOutage.Explain(new RequestFailedException(503, "x", "ServerBusy", null)), Is.EqualTo("Azure Storage is unreachable (503 ServerBusy)"));
+        Assert.That(StorageOutage.Describe(new RequestFailedException(404, "x")), Is.EqualTo("404"));
+        Assert.That(StorageOutage.Explain(new InvalidOperationException("a bug")), Is.EqualTo("a bug"));
+    }
+
+}
