@@ -140,6 +140,27 @@ public class CliAzureTests
         return names;
     }
 
+    /// <summary>The bucket's objects under <paramref name="prefix"/>: data files by key without the prefix, and how many manifests.</summary>
+    private async Task<(SortedDictionary<string, byte[]> Files, int Manifests)> DeliveredAsync(string prefix)
+    {
+        var listing = await Client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, Prefix = prefix });
+        var files = new SortedDictionary<string, byte[]>(StringComparer.Ordinal);
+        var manifests = 0;
+        foreach (var key in listing.S3Objects.Select(o => o.Key))
+        {
+            if (key.EndsWith(".manifest.json", StringComparison.Ordinal))
+            {
+                manifests++;
+                continue;
+            }
+            using var response = await Client.GetObjectAsync(_bucket, key);
+            using var bytes = new MemoryStream();
+            await response.ResponseStream.CopyToAsync(bytes);
+            files[key[prefix.Length..]] = bytes.ToArray();
+        }
+        return (files, manifests);
+    }
+
     [Test]
     public async Task Config_push_then_run_once_delivers_to_s3_the_bytes_the_sqlite_backend_writes_and_runs_lists_it()
     {
@@ -161,23 +182,72 @@ public class CliAzureTests
             Assert.That(output.Stdout + output.Stderr, Does.Not.Contain(AzuriteEndpoints.AccountKey));
         }
         Assert.That(run.Stdout, Does.Contain("OK s1-once"));
-        var listing = await Client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, Prefix = "azure/" });
-        var keys = listing.S3Objects.Select(o => o.Key).ToList();
-        Assert.That(keys.Where(k => k.EndsWith(".manifest.json", StringComparison.Ordinal)).ToList(), Has.Count.EqualTo(1));
-        var delivered = new SortedDictionary<string, byte[]>(StringComparer.Ordinal);
-        foreach (var key in keys.Where(k => !k.EndsWith(".manifest.json", StringComparison.Ordinal)))
-        {
-            using var response = await Client.GetObjectAsync(_bucket, key);
-            using var bytes = new MemoryStream();
-            await response.ResponseStream.CopyToAsync(bytes);
-            delivered[key["azure/".Length..]] = bytes.ToArray();
-        }
+        var (delivered, manifests) = await DeliveredAsync("azure/");
+        Assert.That(manifests, Is.EqualTo(1));
         Assert.That(delivered.Keys, Is.EqualTo(reference.Keys));
         Assert.That(delivered, Is.EqualTo(reference));
         Assert.That(await StagingBlobsAsync(), Is.Empty);
         Assert.That(runs.ExitCode, Is.Zero, runs.ToString());
         Assert.That(runs.Stdout, Does.Match(@"succeeded\s+s1-once\s+slot "));
         Assert.That(Directory.Exists(Path.Combine(folder, ".pipeline")), Is.False, "the Azure backend keeps no local state");
+    }
+
+    [Test]
+    public async Task A_1M_profile_csv_gz_and_parquet_snapshot_in_blobs_pushed_and_run_once_reach_s3_with_the_sqlite_backends_bytes()
+    {
+        await StartAzuriteAsync();
+        const int Profiles = 1_000_000;
+        var count = Profiles.ToString(CultureInfo.InvariantCulture);
+        foreach (var (format, folder) in new[] { ("csv", "csv"), ("parquet", "parquet") })
+        {
+            var sample = await CliProcess.RunAsync(Dir, "sample", "--profiles", count, "--format", format, "--out", folder);
+            Assert.That(sample.ExitCode, Is.Zero, sample.ToString());
+        }
+        var snapshots = new BlobServiceClient(Azurite.ConnectionString).GetBlobContainerClient("snapshots");
+        await snapshots.CreateAsync();
+        await snapshots.GetBlobClient("daily/2026-12-07/profiles.csv.gz").UploadAsync(Path.Combine(Dir, "csv", "profiles.csv.gz"));
+        await snapshots.GetBlobClient("daily-parquet/2026-12-07/profiles.parquet").UploadAsync(Path.Combine(Dir, "parquet", "profiles.parquet"));
+
+        // The same two activations, read from files on disk into a folder by the SQLite backend, and from the blobs into S3 by the Azure one.
+        string Config(string csv, string parquet, string destination) => $$"""
+            {
+              "sources": { "csv": { "path": "{{csv}}" }, "parquet": { "path": "{{parquet}}" } },
+              "destinations": { "out": {{destination}} },
+              "activations": [
+                { "id": "s1-csv", "source": "csv", "segment": "S1", "fields": ["profileId", "email", "city"],
+                  "destination": "out", "prefix": "csv/", "schedule": { "once": "{{OnceSlot}}" } },
+                { "id": "s2-parquet", "source": "parquet", "segment": "S2", "fields": ["profileId", "email", "lastName"],
+                  "destination": "out", "prefix": "parquet/", "schedule": { "once": "{{OnceSlot}}" } }
+              ]
+            }
+            """;
+        var sqlite = Directory.CreateDirectory(Path.Combine(Dir, "sqlite")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(sqlite, "pipeline.json"),
+            Config(Path.Combine(Dir, "csv", "profiles.csv.gz"), Path.Combine(Dir, "parquet", "profiles.parquet"), FolderDestination));
+        var azure = Directory.CreateDirectory(Path.Combine(Dir, "azure")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(azure, "pipeline.json"),
+            Config($"{snapshots.Uri}/daily/2026-12-07/", $"{snapshots.Uri}/daily-parquet/2026-12-07/profiles.parquet", S3Destination("azure/")));
+
+        var local = await CliProcess.RunAsync(sqlite, "run", "--once");
+        var push = await CliProcess.RunAsync(azure, Environment(), "config", "push");
+        var run = await CliProcess.RunAsync(azure, Environment(), "run", "--once");
+        var runs = await CliProcess.RunAsync(azure, Environment(), "runs");
+
+        Assert.That(local.ExitCode, Is.Zero, local.ToString());
+        Assert.That(push.ExitCode, Is.Zero, push.ToString());
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.Stdout, Does.Contain("OK s1-csv").And.Contain("OK s2-parquet"));
+        var reference = DataFiles(Path.Combine(sqlite, "out"));
+        Assert.That(reference.Keys.Count(k => k.StartsWith("csv/", StringComparison.Ordinal)), Is.GreaterThanOrEqualTo(1));
+        Assert.That(reference.Keys.Count(k => k.StartsWith("parquet/", StringComparison.Ordinal)), Is.GreaterThanOrEqualTo(1));
+        Assert.That(reference.Values.Sum(b => (long)b.Length), Is.GreaterThan(1_000_000), "a million profiles export megabytes, not a handful of rows");
+        var (delivered, manifests) = await DeliveredAsync("azure/");
+        Assert.That(manifests, Is.EqualTo(2));
+        Assert.That(delivered.Keys, Is.EqualTo(reference.Keys));
+        Assert.That(delivered, Is.EqualTo(reference));
+        Assert.That(await StagingBlobsAsync(), Is.Empty);
+        Assert.That(runs.ExitCode, Is.Zero, runs.ToString());
+        Assert.That(runs.Stdout, Does.Match(@"succeeded\s+s1-csv\s+slot ").And.Match(@"succeeded\s+s2-parquet\s+slot "), runs.ToString());
     }
 
     [Test]
