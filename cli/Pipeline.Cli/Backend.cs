@@ -3,8 +3,10 @@ using Azure;
 using Azure.Identity;
 using Microsoft.Extensions.Logging;
 using Pipeline.Azure.Configuration;
+using Pipeline.Azure.State;
 using Pipeline.Azure.Storage;
 using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Ports;
 using Pipeline.Engine.Runs;
 using Pipeline.Local;
 
@@ -47,6 +49,21 @@ internal sealed class Backend
     public void Announce(TextWriter? writer = null)
     {
         if (IsAzure) (writer ?? Console.Out).WriteLine(Banner);
+    }
+
+    /// <summary>
+    /// The run state to read (for `runs` and `plan`), without creating any: the account's tables on Azure (which may
+    /// not exist yet: reads then fail with 404), the state database otherwise; null when no local state exists.
+    /// </summary>
+    public async Task<IRunStore?> ReadRunStoreAsync(PipelineConfig config, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (IsAzure)
+        {
+            await CheckReachableAsync(cancellationToken);
+            return new TableRunStore(Storage!.CreateTableServiceClient(), Storage.CreateBlobServiceClient());
+        }
+        return File.Exists(config.StatePath) ? await SqliteRunStore.OpenAsync(config.StatePath, cancellationToken) : null;
     }
 
     /// <summary>The storage account's published config (blob <c>config/pipeline.json</c>); Azure backend only.</summary>

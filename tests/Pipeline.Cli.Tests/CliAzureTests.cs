@@ -385,6 +385,27 @@ public class CliAzureTests
     }
 
     [Test]
+    public async Task Plan_on_azure_plans_the_published_config_from_the_accounts_run_state()
+    {
+        await StartAzuriteAsync();
+        var folder = await PipelineAsync("azure", FolderDestination, 2_000);
+        Assert.That((await CliProcess.RunAsync(folder, Environment(), "config", "push")).ExitCode, Is.Zero);
+        // Not the file on disk: plan reads what the Functions app would run.
+        File.Delete(Path.Combine(folder, "pipeline.json"));
+
+        var before = await CliProcess.RunAsync(folder, Environment(), "plan", "s1-once");
+        var run = await CliProcess.RunAsync(folder, Environment(), "run", "--once");
+        var after = await CliProcess.RunAsync(folder, Environment(), "plan", "s1-once");
+
+        Assert.That(before.ExitCode, Is.Zero, before.ToString());
+        Assert.That(before.Stdout, Does.StartWith("Backend: Azure Storage (PipelineStorage: "));
+        Assert.That(before.Stdout, Does.Contain("due now: the next `pipeline run` exports it"));
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(after.ExitCode, Is.Zero, after.ToString());
+        Assert.That(after.Stdout, Does.Contain("its only slot, which will not run again"), "the slot run on the account is not due again");
+    }
+
+    [Test]
     public async Task An_invalid_config_push_is_refused_with_validates_messages_and_the_published_one_stays()
     {
         await StartAzuriteAsync();

@@ -23,14 +23,17 @@ internal static class PlanCommand
         var command = new Command("plan", "Dry run: the chunks, files and parts an export would produce, with estimated sizes.") { activation, RunCommand.ConfigOption };
         command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
-            var config = ConfigLoader.Load(parse.GetValue(RunCommand.ConfigOption)!);
+            var backend = Backend.FromEnvironment();
+            backend.Announce();
+            // On the Azure backend, the published config and the account's run state, like `run`.
+            var (config, _) = await backend.LoadConfigAsync(parse, RunCommand.ConfigOption, cancellationToken);
             var id = parse.GetValue(activation)!;
             var a = CliContext.RequireActivation(config, id, $"activation \"{id}\"");
             var spec = a.Spec;
             var now = TimeProvider.System.GetUtcNow();
             Console.WriteLine($"Activation {a.Id}: segment {spec.SegmentId} -> {spec.Destination.Display} " +
                               $"({spec.Output.Format.ToString().ToLowerInvariant()}, {spec.Output.Compression.ToString().ToLowerInvariant()}, {spec.Mode.ToString().ToLowerInvariant()})");
-            var (slot, when) = await PlannedSlotAsync(config, a, now, cancellationToken);
+            var (slot, when) = await PlannedSlotAsync(backend, config, a, now, cancellationToken);
             Console.WriteLine($"Schedule: {a.Schedule}; {ValidateCommand.NextRun(a.Schedule, now)}");
             Console.WriteLine($"Planning the run for slot {a.Schedule.FormatSlot(slot)} ({when})");
 
@@ -80,14 +83,22 @@ internal static class PlanCommand
     /// <param name="RawPerFileByte">Source bytes per byte on disk: the gzip ratio of the file's start, 1 for plain CSV and Parquet.</param>
     private sealed record Sample(long RowsRead, long RowsWritten, long RawBytes, double RawPerFileByte, long OutputBytes, long ChunksInFile);
 
-    /// <summary>The slot `run` would export next: the due slot not yet run (per the state database, if there is one), else the next one.</summary>
-    private static async Task<(DateTimeOffset Slot, string When)> PlannedSlotAsync(PipelineConfig config, SegmentActivation a, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>The slot `run` would export next: the due slot not yet run (per the backend's run state, if there is any), else the next one.</summary>
+    private static async Task<(DateTimeOffset Slot, string When)> PlannedSlotAsync(Backend backend, PipelineConfig config, SegmentActivation a,
+        DateTimeOffset now, CancellationToken cancellationToken)
     {
         DateTimeOffset? last = null;
-        if (File.Exists(config.StatePath))
+        var store = await backend.ReadRunStoreAsync(config, cancellationToken);
+        try
         {
-            var store = await Local.SqliteRunStore.OpenAsync(config.StatePath, cancellationToken);
-            last = await store.GetLastScheduledSlotAsync(a.Id, cancellationToken);
+            if (store is not null) last = await store.GetLastScheduledSlotAsync(a.Id, cancellationToken);
+        }
+        catch (global::Azure.RequestFailedException e) when (e.Status == 404)
+        {
+            // Nothing has run on this account yet: its tables don't exist.
+        }
+        finally
+        {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         }
         if (a.Schedule.DueSlot(now, last) is { } due) return (due.ToUniversalTime(), "due now: the next `pipeline run` exports it");

@@ -29,22 +29,11 @@ internal static class RunsCommand
             var (config, _) = await backend.LoadConfigAsync(parse, RunCommand.ConfigOption, cancellationToken);
             var activations = config.Activations;
             if (activationId is not null) activations = [CliContext.RequireActivation(config, activationId, $"--activation {activationId}")];
-            IRunStore store;
-            if (backend.IsAzure)
+            // A pipeline that never ran has no state database; listing must not create one.
+            if (await backend.ReadRunStoreAsync(config, cancellationToken) is not { } store)
             {
-                await backend.CheckReachableAsync(cancellationToken);
-                // Read as it is: listing creates no table.
-                store = new TableRunStore(backend.Storage!.CreateTableServiceClient(), backend.Storage.CreateBlobServiceClient());
-            }
-            else
-            {
-                // A pipeline that never ran has no state database; listing must not create one.
-                if (!File.Exists(config.StatePath))
-                {
-                    Console.WriteLine($"No runs yet (no state at {config.StatePath}).");
-                    return ExitCodes.Success;
-                }
-                store = await SqliteRunStore.OpenAsync(config.StatePath, cancellationToken);
+                Console.WriteLine($"No runs yet (no state at {config.StatePath}).");
+                return ExitCodes.Success;
             }
             var runs = new List<(ExportRun Run, SegmentActivation Activation)>();
             try
