@@ -383,6 +383,93 @@ public class ParquetSliceReaderTests
         }
     }
 
+    [Test]
+    public async Task A_footer_longer_than_the_file_is_corrupt()
+    {
+        var path = await WriteAsync(CompressionMethod.None, dictionary: false, groups: 1);
+        var bytes = await File.ReadAllBytesAsync(path);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(bytes.Length - 8), (uint)bytes.Length - 11);
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => ExportAsync(path, "profileId")))!;
+
+        Assert.That(e.Message, Is.EqualTo($"{path}: corrupt Parquet file: its footer claims {bytes.Length - 11} bytes, more than the {bytes.Length}-byte file holds: write it again."));
+    }
+
+    [Test]
+    public async Task A_footer_that_fits_but_is_not_a_footer_is_damage_named_as_such()
+    {
+        var path = await WriteAsync(CompressionMethod.None, dictionary: false, groups: 1);
+        var bytes = await File.ReadAllBytesAsync(path);
+        var footer = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(bytes.Length - 8));
+        bytes.AsSpan(bytes.Length - 8 - footer, footer).Fill(0xEE);
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => ExportAsync(path, "profileId")))!;
+
+        Assert.That(e.Message, Does.StartWith($"{path}: the Parquet footer (schema and row group index) cannot be read ("));
+        Assert.That(e.Message, Does.EndWith("); the file is damaged: write it again."));
+        Assert.That(e.InnerException, Is.Not.Null);
+    }
+
+    [TestCase(2)]
+    [TestCase(11)]
+    public async Task A_file_too_short_for_both_markers_is_named(int length)
+    {
+        var path = Path.Combine(_dir, "short.parquet");
+        await File.WriteAllBytesAsync(path, "PAR1PAR1PAR1"u8[..length].ToArray());
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => ExportAsync(path, "profileId")))!;
+
+        Assert.That(e.Message, Is.EqualTo(length < 4
+            ? $"{path} is not a Parquet file: it does not start with the Parquet marker PAR1 ({length} bytes). Check the file, or set \"format\" on the source."
+            : $"{path}: truncated Parquet file: it does not end with the Parquet marker PAR1 after {length} bytes, so its footer is missing. The file was cut short, for example by an interrupted copy or upload: write it again."));
+    }
+
+    [Test]
+    public async Task Skipped_row_groups_are_not_read_and_the_others_keep_their_numbers()
+    {
+        var path = await WriteAsync(CompressionMethod.Snappy, dictionary: true, groups: 3);
+        var file = SourceCatalog.Describe(path, SourceFormat.Auto);
+        using var reader = await ParquetSliceReader.OpenAsync(file, CancellationToken.None);
+        var asked = new List<int>();
+        var seqs = new List<int>();
+
+        await foreach (var chunk in reader.ReadChunksAsync(g => { asked.Add(g); return g == 1; }, CancellationToken.None))
+            using (chunk) seqs.Add(chunk.Seq);
+
+        Assert.That((asked, seqs), Is.EqualTo((new List<int> { 0, 1, 2 }, new List<int> { 0, 2 })));
+        Assert.That(reader.Columns, Is.EqualTo(new[] { "profileId", "email", "city", "segments" }));
+        Assert.That(async () => { await foreach (var chunk in reader.ReadChunksAsync(_ => false, new CancellationToken(canceled: true))) chunk.Dispose(); },
+            Throws.InstanceOf<OperationCanceledException>());
+    }
+
+    [Test]
+    public async Task A_nul_in_a_segment_list_element_makes_the_row_malformed_naming_the_column()
+    {
+        var path = Path.Combine(_dir, "segments-nul.parquet");
+        var id = new DataField<string>("profileId");
+        var element = new DataField<string>("element", nullable: true);
+        var segments = new ListField("segments", element);
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, segments), stream, new ParquetOptions { CompressionMethod = CompressionMethod.None }))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, new[] { "a", "b", "c" });
+            await group.WriteAllPartsAsync<ReadOnlyMemory<char>>(element, new[] { "S1".AsMemory(), "S2".AsMemory(), "S\01".AsMemory(), "S1".AsMemory() },
+                new[] { 3, 3, 3, 3 }, new[] { 0, 0, 1, 0 }, CancellationToken.None);
+        }
+
+        var (text, fast, counts) = await ExportAsync(path, "profileId");
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path, MalformedRowPolicy.Fail, null, "profileId")))!;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That((text, fast.Single(), counts.RowsSkipped), Is.EqualTo(("a\nc\n", true, 1L)));
+            Assert.That(e.Message, Is.EqualTo($"{path}, line 2: row 2 of row group 0: column \"segments\": byte 2 of the value is a NUL (0x00)"));
+        }
+    }
+
     private static DateTime Utc(int year, int month, int day) => new(year, month, day, 0, 0, 0, DateTimeKind.Utc);
 
     private async Task<string> WriteAsync(CompressionMethod compression, bool dictionary, int groups, bool withUpdatedAt = false)
