@@ -367,4 +367,42 @@ public class CsvRecordParserTests
         CsvRecordParser.Value(bytes, fields[0], ref exact);
         Assert.That(exact, Is.SameAs(exactKept), "4 raw bytes fit a 4-byte buffer");
     }
+
+    [Test]
+    public void A_stray_quote_right_before_a_newline_ends_its_record_at_that_newline()
+    {
+        var data = Utf8("a\n\"\nb");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 1), Is.EqualTo(4));
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 2, 1, atEnd: false, out _, out var stray), Is.EqualTo(3));
+            Assert.That(stray, Is.True);
+        }
+    }
+
+    [Test]
+    public void A_stray_quote_with_no_newline_after_it_has_no_record_end_yet()
+    {
+        var data = Utf8("a\n\"bcd");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 1), Is.EqualTo(2));
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 2, 1, atEnd: false, out _, out var stray), Is.EqualTo(-1));
+            Assert.That(stray, Is.False);
+        }
+    }
+
+    [Test]
+    public void A_quote_ending_the_data_closes_its_field_only_at_the_end_of_the_file()
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            // At the end of the file the field "b\nc" is closed: the last record boundary is before it.
+            Assert.That(CsvRecordParser.LastRecordBoundary(Utf8("a\n\"b\nc\""), atEnd: true), Is.EqualTo(2));
+            // Before the end, a quote as the last byte may open a doubled quote: the field is still open, and the
+            // bytes after its opening quote (4) are more than the bound (3), so it is stray and ends at its line.
+            Assert.That(CsvRecordParser.FindRecordEnd(Utf8("\"a\nb\""), 0, 3, atEnd: false, out _, out var stray), Is.EqualTo(2));
+            Assert.That(stray, Is.True);
+        }
+    }
 }

@@ -623,4 +623,98 @@ public class CsvSliceReaderTests
         Assert.That(before, Is.GreaterThan(0).And.LessThan(new FileInfo(path).Length));
         Assert.That(reader.FileBytesRead, Is.EqualTo(new FileInfo(path).Length));
     }
+
+    [Test]
+    public async Task A_row_with_a_stray_quote_is_counted_as_read_and_skipped()
+    {
+        var path = WriteFile("stray.csv", Header + "p1,a@x,n,S1\np2,\"b@x,n,S1\np3,c@x,n,S1\n");
+
+        var chunks = await ExportAsync(path, policy: MalformedRowPolicy.Skip);
+
+        Assert.That((chunks.Sum(c => c.Counts.RowsRead), chunks.Sum(c => c.Counts.RowsSkipped), Output(chunks)), Is.EqualTo((3L, 1L, "p1,a@x\np3,c@x\n")));
+    }
+
+    [Test]
+    public async Task A_record_longer_than_the_read_buffer_is_a_chunk_of_its_own()
+    {
+        // The reader buffers chunk size + 1 MiB (2 MiB here) and must grow to hold the 3 MB record.
+        var note = new string('n', 3_000_000);
+        var path = WriteFile("long.csv", Header + $"p0,a@x,n,S1\np1,b@x,{note},S1\np2,c@x,n,S1\n");
+
+        var chunks = await ExportAsync(path);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Output(chunks), Is.EqualTo("p0,a@x\np1,b@x\np2,c@x\n"));
+            Assert.That(chunks.Select(c => c.SourceBytes), Has.Some.EqualTo(note.Length + "p1,b@x,,S1\n".Length));
+        }
+    }
+
+    [Test]
+    public async Task A_reader_that_fails_on_the_header_closes_the_file()
+    {
+        var file = new TrackedStream("profileId,em\"ail\np1,a\n"u8.ToArray());
+        var store = new OneFileStore(file);
+
+        Assert.That(async () => await CsvSliceReader.OpenAsync(store, new SourceFile("mem://p.csv", 20, SourceFormat.Csv, false), ',', TinyChunkSize, SourceSpec.DefaultMaxFieldSize, CancellationToken.None),
+            Throws.InstanceOf<MalformedRowException>());
+        Assert.That(file.Disposed, Is.True);
+    }
+
+    [Test]
+    public void A_chunk_disposed_twice_returns_its_buffer_once()
+    {
+        // A size no other test uses: a buffer returned twice would be handed to two renters at once.
+        var buffer = SourceBuffers<byte>.Rent(1 << 23);
+        var chunk = new CsvChunk(0, buffer, 0, 2, (byte)',', 1, 100);
+
+        chunk.Dispose();
+        chunk.Dispose();
+
+        var first = SourceBuffers<byte>.Rent(1 << 23);
+        var second = SourceBuffers<byte>.Rent(1 << 23);
+        Assert.That(second, Is.Not.SameAs(first));
+    }
+
+    [Test]
+    public void The_counting_stream_counts_what_is_read_and_only_reads()
+    {
+        using var counting = new CountingStream(new MemoryStream(new byte[100]));
+        var buffer = new byte[30];
+
+        Assert.That(counting.Read(buffer, 0, 30) + counting.Read(buffer.AsSpan(0, 20)), Is.EqualTo(50));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That((counting.BytesRead, counting.Position), Is.EqualTo((50L, 50L)));
+            Assert.That((counting.CanRead, counting.CanSeek, counting.CanWrite), Is.EqualTo((true, false, false)));
+            Assert.That(() => counting.Length, Throws.InstanceOf<NotSupportedException>());
+            Assert.That(() => counting.Position = 0, Throws.InstanceOf<NotSupportedException>());
+            Assert.That(() => counting.Seek(0, SeekOrigin.Begin), Throws.InstanceOf<NotSupportedException>());
+            Assert.That(() => counting.SetLength(0), Throws.InstanceOf<NotSupportedException>());
+            Assert.That(() => counting.Write(buffer, 0, 1), Throws.InstanceOf<NotSupportedException>());
+        }
+    }
+
+    /// <summary>A stream that remembers being disposed.</summary>
+    private sealed class TrackedStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public bool Disposed { get; private set; }
+
+        protected override void Dispose(bool disposing)
+        {
+            Disposed = true;
+            base.Dispose(disposing);
+        }
+    }
+
+    private sealed class OneFileStore(Stream file) : Ports.ISourceStore
+    {
+        public bool Accepts(string location) => true;
+
+        public Task<IReadOnlyList<Ports.SourceEntry>> ListAsync(string location, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken) => Task.FromResult(file);
+
+        public ValueTask<int> ReadAsync(string location, long offset, Memory<byte> buffer, CancellationToken cancellationToken) => throw new NotSupportedException();
+    }
 }

@@ -324,4 +324,30 @@ public class GzipSourceStreamTests
         stream.Dispose();
         Assert.That(file.CanRead, Is.False, "disposing the gzip stream closes the file");
     }
+
+    [Test]
+    public void An_empty_file_says_it_is_empty()
+    {
+        Assert.That(Failure([]), Is.EqualTo($"{Path}: truncated gzip stream after 0 bytes (the file is empty)."));
+    }
+
+    [Test]
+    public void Header_fields_longer_than_the_read_buffer_are_skipped_whole()
+    {
+        // A 65,535-byte extra field and a 70,000-byte name: both cross the 64 KiB input buffer.
+        var data = Text(50, 33);
+        using var buffer = new MemoryStream();
+        buffer.Write([0x1F, 0x8B, 8, 0x04 | 0x08, 0, 0, 0, 0, 0, 3, 0xFF, 0xFF]);
+        buffer.Write(Enumerable.Repeat((byte)'e', 65_535).ToArray());
+        buffer.Write(Enumerable.Repeat((byte)'n', 70_000).ToArray());
+        buffer.WriteByte(0);
+        using (var deflate = new DeflateStream(buffer, CompressionLevel.Optimal, leaveOpen: true)) deflate.Write(data);
+        Span<byte> trailer = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer, Crc32.HashToUInt32(data));
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer[4..], (uint)data.Length);
+        buffer.Write(trailer);
+        var file = buffer.ToArray().Concat(Member(Text(5, 34))).ToArray();
+
+        Assert.That(Decompress(file), Is.EqualTo(data.Concat(Text(5, 34)).ToArray()));
+    }
 }
