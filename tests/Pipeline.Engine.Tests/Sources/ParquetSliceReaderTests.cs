@@ -470,6 +470,27 @@ public class ParquetSliceReaderTests
         }
     }
 
+    [Test]
+    public async Task An_updated_at_in_the_first_column_still_takes_the_general_path_that_checks_the_window()
+    {
+        var path = Path.Combine(_dir, "updated-first.parquet");
+        var updatedAt = new DataField<string>("updatedAt");
+        var id = new DataField<string>("profileId");
+        var segments = new DataField<string>("segments");
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(updatedAt, id, segments), stream))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(updatedAt, new[] { "2025-06-01T00:00:00Z", "2026-01-10T00:00:00Z" });
+            await group.WriteAsync(id, new[] { "old", "new" });
+            await group.WriteAsync(segments, new[] { "S1", "S1" });
+        }
+
+        var (text, fast, _) = await ExportAsync(path, MalformedRowPolicy.Fail, (new DateTimeOffset(Utc(2026, 1, 1)), new DateTimeOffset(Utc(2026, 2, 1))), "profileId");
+
+        Assert.That((text, fast.Single()), Is.EqualTo(("new\n", false)));
+    }
+
     private static DateTime Utc(int year, int month, int day) => new(year, month, day, 0, 0, 0, DateTimeKind.Utc);
 
     private async Task<string> WriteAsync(CompressionMethod compression, bool dictionary, int groups, bool withUpdatedAt = false)
