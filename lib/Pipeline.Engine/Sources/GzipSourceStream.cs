@@ -317,7 +317,9 @@ internal sealed class GzipSourceStream : Stream
         }
 
         public override bool CanRead => true;
+        // Stryker disable once Boolean: the deflater, this stream's only reader, never asks whether it can seek
         public override bool CanSeek => false;
+        // Stryker disable once Boolean: the deflater, this stream's only reader, never asks whether it can write
         public override bool CanWrite => false;
         public override long Length => throw new NotSupportedException();
         public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }

@@ -266,11 +266,11 @@ internal sealed class ParquetChunk(ISourceStore store, SourceFile file, int rowG
             if (segments.Repetition(s) == 0 && ++row < length) first[row] = s;
         if (row + 1 != group.NumRows) return false;
         first[length - 1] = segments.Slots;
-        _listDefinitions = (element.MaxDefinitionLevel, element.IsNullable);
+        _listMaxDefinition = element.MaxDefinitionLevel;
         return true;
     }
 
-    private (int Max, bool Nullable) _listDefinitions;
+    private int _listMaxDefinition;
 
     private static async Task<string?[]> ReadAsTextAsync(ParquetRowGroupReader group, DataField field, SourceFile file, CancellationToken ct)
     {
@@ -413,9 +413,7 @@ internal sealed class ParquetChunk(ISourceStore store, SourceFile file, int rowG
         var ids = columns[binding.Id]!;
         var segments = columns[binding.Segments]!;
         var first = _rowFirstSlot;
-        var (maxDefinition, nullable) = _listDefinitions;
-        var slotDefinition = nullable ? maxDefinition - 1 : maxDefinition;
-        var emptyDefinition = slotDefinition - 1;
+        var maxDefinition = _listMaxDefinition;
         var output = binding.Output;
         var rows = writer.Rows;
         // Segment lists are dictionary-encoded in practice: test each distinct id once, not every element.
@@ -436,14 +434,13 @@ internal sealed class ParquetChunk(ISourceStore store, SourceFile file, int rowG
             if (first is not null)
             {
                 member = false;
-                var s = first[row];
-                if (segments.Definition(s) >= emptyDefinition)
-                    for (; s < first[row + 1] && !member; s++)
-                    {
-                        if (segments.Definition(s) != maxDefinition) continue;
-                        var entry = segments.Entry(s);
-                        member = entry >= 0 ? dictionaryMatches![entry] : selection.IsMemberElement(segments.Value(s));
-                    }
+                // A null or empty list is one slot below the maximum definition: no element, no match.
+                for (var s = first[row]; s < first[row + 1] && !member; s++)
+                {
+                    if (segments.Definition(s) != maxDefinition) continue;
+                    var entry = segments.Entry(s);
+                    member = entry >= 0 ? dictionaryMatches![entry] : selection.IsMemberElement(segments.Value(s));
+                }
             }
             else
             {

@@ -265,4 +265,144 @@ public class CsvRecordParserTests
             Assert.That((inside, stray), Is.EqualTo((1, false)));
         }
     }
+
+    [Test]
+    public void A_quoted_field_exactly_as_long_as_the_bound_is_a_field_one_byte_longer_is_stray()
+    {
+        // The quoted part of the second field, "b\nc", is 3 bytes between its quotes.
+        var data = Utf8("a,\"b\nc\",d\ne\n");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 0, 3, atEnd: false, out var inside, out var stray), Is.EqualTo(9));
+            Assert.That((inside, stray), Is.EqualTo((1, false)));
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 0, 2, atEnd: false, out inside, out stray), Is.EqualTo(4));
+            Assert.That((inside, stray), Is.EqualTo((0, true)));
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 3), Is.EqualTo(data.Length));
+            Assert.That(CsvRecordParser.LastRecordBoundary(data.AsSpan(0, 10), 3), Is.EqualTo(10));
+            Assert.That(CsvRecordParser.LastRecordBoundary(data.AsSpan(0, 10), 2), Is.EqualTo(10));
+            Assert.That(CsvRecordParser.LastRecordBoundary(data.AsSpan(0, 8), 3), Is.Zero, "the first record is not complete yet");
+            Assert.That(CsvRecordParser.LastRecordBoundary(data.AsSpan(0, 8), 2), Is.EqualTo(5), "past the bound the quote is stray and its line a record");
+        }
+    }
+
+    [Test]
+    public void An_open_quote_with_exactly_the_bound_left_is_undecided_with_one_byte_less_it_is_stray()
+    {
+        // After the quote, 3 bytes are known ("b\nc") and no closing quote yet.
+        var data = Utf8("\"b\nc");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 0, 3, atEnd: false, out _, out var stray), Is.EqualTo(-1));
+            Assert.That(stray, Is.False);
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 0, 2, atEnd: false, out _, out stray), Is.EqualTo(2));
+            Assert.That(stray, Is.True);
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 3), Is.Zero);
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 2), Is.EqualTo(3));
+        }
+    }
+
+    [Test]
+    public void FindRecordEnd_from_the_middle_counts_only_the_newlines_inside_that_records_quotes()
+    {
+        var data = Utf8("\"x\ny\"\nq,\"1\n2\n3\",\"4\n5\"\nz\n");
+        var second = data.AsSpan().IndexOf("q,"u8);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.FindRecordEnd(data, second, 100, atEnd: false, out var inside, out var stray), Is.EqualTo(data.Length - 3));
+            Assert.That((inside, stray), Is.EqualTo((3, false)));
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 0, out inside), Is.EqualTo(second - 1));
+            Assert.That(inside, Is.EqualTo(1));
+        }
+    }
+
+    [Test]
+    public void An_escaped_quote_before_the_end_of_the_data_does_not_close_the_field()
+    {
+        // "a""" then the data ends: the last quote may be the first of another pair, so only atEnd closes it.
+        var data = Utf8("\"a\"\"\"");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 0, 100, atEnd: false, out _, out var stray), Is.EqualTo(-1));
+            Assert.That(stray, Is.False);
+            Assert.That(CsvRecordParser.FindRecordEnd(Utf8("\"a\"\"\"\n"), 0, 100, atEnd: false, out _, out stray), Is.EqualTo(5));
+            Assert.That(stray, Is.False);
+            Assert.That(CsvRecordParser.LastRecordBoundary(Utf8("x\n\"a\"\"\"\n"), 100, atEnd: false), Is.EqualTo(8));
+        }
+    }
+
+    [Test]
+    public void Parse_stores_start_and_length_of_every_field_kind()
+    {
+        var bytes = Utf8("ab,\"c\"\"d\",,\"\"");
+        var fields = new CsvField[4];
+        Assert.That(CsvRecordParser.Parse(bytes, (byte)',', fields, out var error), Is.EqualTo(4));
+        Assert.That(error, Is.Null);
+        Assert.That(fields.Select(f => (f.Start, f.Length, f.Escaped)), Is.EqualTo(new[] { (0, 2, false), (4, 4, true), (10, 0, false), (12, 0, false) }));
+    }
+
+    [Test]
+    public void A_quoted_field_ending_the_record_with_a_doubled_quote_at_its_end_is_escaped()
+    {
+        Assert.That(Values("\"a\"\"\""), Is.EqualTo(new[] { "a\"" }));
+        Assert.That(Error("\"a\"\"\"x"), Is.EqualTo("field 1 has characters after its closing quote"));
+    }
+
+    [Test]
+    public void Value_keeps_a_scratch_buffer_that_is_big_enough_and_doubles_a_small_one()
+    {
+        var bytes = Utf8("\"a\"\"b\"");
+        var fields = new CsvField[1];
+        CsvRecordParser.Parse(bytes, (byte)',', fields, out _);
+        var big = new byte[64];
+        var kept = big;
+        Assert.That(Encoding.UTF8.GetString(CsvRecordParser.Value(bytes, fields[0], ref big)), Is.EqualTo("a\"b"));
+        Assert.That(big, Is.SameAs(kept));
+
+        var small = new byte[3];
+        Assert.That(Encoding.UTF8.GetString(CsvRecordParser.Value(bytes, fields[0], ref small)), Is.EqualTo("a\"b"));
+        Assert.That(small, Has.Length.EqualTo(6), "twice the old size, since that is more than the 4 raw bytes");
+
+        var exact = new byte[4];
+        var exactKept = exact;
+        CsvRecordParser.Value(bytes, fields[0], ref exact);
+        Assert.That(exact, Is.SameAs(exactKept), "4 raw bytes fit a 4-byte buffer");
+    }
+
+    [Test]
+    public void A_stray_quote_right_before_a_newline_ends_its_record_at_that_newline()
+    {
+        var data = Utf8("a\n\"\nb");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 1), Is.EqualTo(4));
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 2, 1, atEnd: false, out _, out var stray), Is.EqualTo(3));
+            Assert.That(stray, Is.True);
+        }
+    }
+
+    [Test]
+    public void A_stray_quote_with_no_newline_after_it_has_no_record_end_yet()
+    {
+        var data = Utf8("a\n\"bcd");
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(CsvRecordParser.LastRecordBoundary(data, 1), Is.EqualTo(2));
+            Assert.That(CsvRecordParser.FindRecordEnd(data, 2, 1, atEnd: false, out _, out var stray), Is.EqualTo(-1));
+            Assert.That(stray, Is.False);
+        }
+    }
+
+    [Test]
+    public void A_quote_ending_the_data_closes_its_field_only_at_the_end_of_the_file()
+    {
+        using (Assert.EnterMultipleScope())
+        {
+            // At the end of the file the field "b\nc" is closed: the last record boundary is before it.
+            Assert.That(CsvRecordParser.LastRecordBoundary(Utf8("a\n\"b\nc\""), atEnd: true), Is.EqualTo(2));
+            // Before the end, a quote as the last byte may open a doubled quote: the field is still open, and the
+            // bytes after its opening quote (4) are more than the bound (3), so it is stray and ends at its line.
+            Assert.That(CsvRecordParser.FindRecordEnd(Utf8("\"a\nb\""), 0, 3, atEnd: false, out _, out var stray), Is.EqualTo(2));
+            Assert.That(stray, Is.True);
+        }
+    }
 }

@@ -503,4 +503,218 @@ public class CsvSliceReaderTests
             }));
         }
     }
+
+    [TestCase("p1,\"a\nb\",n,S1,extra\n", 2, "has 5 columns, the header has 4 (the row spans 2 lines: a quote may be misplaced)")]
+    [TestCase("p0,a,n,S1\np1,\"a\nb\"x,n,S1\n", 3, "field 2 has characters after its closing quote (the row spans 2 lines: a quote may be misplaced)")]
+    [TestCase("p0,a,n,S1\n,b@x,n,S1\n", 3, "its id column is empty")]
+    [TestCase("p1,\"a\nb\nc\",n\n", 2, "has 3 columns, the header has 4 (the row spans 3 lines: a quote may be misplaced)")]
+    public async Task Each_malformed_row_is_named_with_its_line_and_why(string rows, int line, string reason)
+    {
+        var path = WriteFile("bad.csv", Header + rows);
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path)))!;
+
+        Assert.That(e.Message, Is.EqualTo($"{path}, line {line}: {reason}"));
+    }
+
+    [Test]
+    public async Task A_header_with_a_quoted_newline_moves_every_line_number_down()
+    {
+        var path = WriteFile("h.csv", "profileId,email,\"no\nte\",segments\np1,a@x,n,S1\np2,only-two\n");
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path)))!;
+
+        Assert.That(e.Message, Is.EqualTo($"{path}, line 4: has 2 columns, the header has 4"));
+    }
+
+    [Test]
+    public async Task A_header_whose_quote_never_closes_is_malformed_at_line_one()
+    {
+        var path = WriteFile("h.csv", "profileId,\"email,segments\np1,a,S1\n");
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => OpenAsync(path)))!;
+
+        Assert.That(e.Message, Is.EqualTo($"{path}, line 1: the header row is malformed: a quote in it is never closed"));
+    }
+
+    [Test]
+    public async Task A_header_with_a_misplaced_quote_says_which_field()
+    {
+        var path = WriteFile("h.csv", "profileId,\"em\"ail,segments\np1,a@x,S1\n");
+
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => OpenAsync(path)))!;
+
+        Assert.That(e.Message, Is.EqualTo($"{path}, line 1: the header row is malformed: field 2 has characters after its closing quote"));
+    }
+
+    [Test]
+    public async Task A_header_of_4096_columns_is_read_and_one_more_is_refused()
+    {
+        var most = WriteFile("most.csv", string.Join(",", Enumerable.Range(0, 4096).Select(i => $"c{i}")) + "\n");
+        var over = WriteFile("over.csv", string.Join(",", Enumerable.Range(0, 4097).Select(i => $"c{i}")) + "\n");
+
+        using (var reader = await OpenAsync(most))
+            Assert.That(reader.Columns, Has.Count.EqualTo(4096));
+        var e = (await Assert.ThrowsAsync<SourceException>(() => OpenAsync(over)))!;
+        Assert.That(e.Message, Is.EqualTo($"{over}: the header has 4097 columns; at most 4096 are supported."));
+    }
+
+    [Test]
+    public async Task A_header_longer_than_the_read_buffer_is_read_whole()
+    {
+        // The reader buffers chunk size + 1 MiB (2 MiB here) before it grows: a 3 MB column name does not fit.
+        var name = new string('n', 3_000_000);
+        var path = WriteFile("wide.csv", $"profileId,email,{name},segments\np1,a@x,v,S1\np2,b@x,v,S2\n");
+
+        var chunks = await ExportAsync(path);
+
+        using (var reader = await OpenAsync(path))
+            Assert.That(reader.Columns.Select(c => c.Length), Is.EqualTo(new[] { 9, 5, 3_000_000, 8 }));
+        Assert.That(Output(chunks), Is.EqualTo("p1,a@x\n"));
+    }
+
+    [Test]
+    public async Task An_incremental_export_keeps_rows_updated_in_the_window_and_names_an_unreadable_timestamp()
+    {
+        var path = WriteFile("inc.csv", "profileId,email,segments,updatedAt\n" +
+            "p1,a@x,S1,2026-01-01T00:00:00Z\np2,b@x,S1,2026-01-15T00:00:00Z\np3,c@x,S2,2026-01-15T00:00:00Z\np4,d@x,S1,2026-03-01T00:00:00Z\np5,e@x,S1,soon\n");
+
+        using var reader = await OpenAsync(path);
+        var spec = new ExportSpec
+        {
+            ActivationId = "test",
+            Source = new SourceSpec { Path = path },
+            SegmentId = "S1",
+            Fields = [new OutputField("profileId", "profileId")],
+            Output = new FormatSpec { Compression = OutputCompression.None },
+            Destination = new DestinationSpec { Name = "out", Type = "local", Location = "/unused" },
+            Mode = ExportMode.Incremental,
+            OnMalformedRow = MalformedRowPolicy.Skip,
+        };
+        var binding = ColumnBinding.Create(reader.Columns, spec, path);
+        var selection = new RowSelection("S1", ';', new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 2, 1, 0, 0, 0, TimeSpan.Zero), incremental: true);
+        using var rows = new DelimitedRowWriter(spec.Output);
+        var writer = new ChunkWriter(rows, selection, binding, MalformedRowPolicy.Skip, path);
+        using var buffer = new MemoryStream();
+        rows.Reset(buffer);
+        await foreach (var chunk in reader.ReadChunksAsync(_ => false, CancellationToken.None))
+            using (chunk) chunk.Write(writer);
+        rows.Flush();
+        var counts = writer.TakeCounts();
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Encoding.UTF8.GetString(buffer.ToArray()), Is.EqualTo("p2\n"));
+            Assert.That((counts.RowsRead, counts.RowsWritten, counts.RowsSkipped), Is.EqualTo((5L, 1L, 1L)));
+            Assert.That(counts.FirstSkipped, Is.EqualTo($"{path}, line 6: its updatedAt value is not an ISO 8601 timestamp"));
+        }
+    }
+
+    [TestCase("p.csv")]
+    [TestCase("p.csv.gz")]
+    public async Task Bytes_read_count_the_file_as_stored(string name)
+    {
+        var path = WriteFile(name, MultiLineRecords(ManyRecords));
+        using var reader = await OpenAsync(path, SmallestChunkSize);
+        var before = reader.FileBytesRead;
+
+        await foreach (var chunk in reader.ReadChunksAsync(_ => false, CancellationToken.None)) chunk.Dispose();
+
+        Assert.That(before, Is.GreaterThan(0).And.LessThan(new FileInfo(path).Length));
+        Assert.That(reader.FileBytesRead, Is.EqualTo(new FileInfo(path).Length));
+    }
+
+    [Test]
+    public async Task A_row_with_a_stray_quote_is_counted_as_read_and_skipped()
+    {
+        var path = WriteFile("stray.csv", Header + "p1,a@x,n,S1\np2,\"b@x,n,S1\np3,c@x,n,S1\n");
+
+        var chunks = await ExportAsync(path, policy: MalformedRowPolicy.Skip);
+
+        Assert.That((chunks.Sum(c => c.Counts.RowsRead), chunks.Sum(c => c.Counts.RowsSkipped), Output(chunks)), Is.EqualTo((3L, 1L, "p1,a@x\np3,c@x\n")));
+    }
+
+    [Test]
+    public async Task A_record_longer_than_the_read_buffer_is_a_chunk_of_its_own()
+    {
+        // The reader buffers chunk size + 1 MiB (2 MiB here) and must grow to hold the 3 MB record.
+        var note = new string('n', 3_000_000);
+        var path = WriteFile("long.csv", Header + $"p0,a@x,n,S1\np1,b@x,{note},S1\np2,c@x,n,S1\n");
+
+        var chunks = await ExportAsync(path);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Output(chunks), Is.EqualTo("p0,a@x\np1,b@x\np2,c@x\n"));
+            Assert.That(chunks.Select(c => c.SourceBytes), Has.Some.EqualTo(note.Length + "p1,b@x,,S1\n".Length));
+        }
+    }
+
+    [Test]
+    public async Task A_reader_that_fails_on_the_header_closes_the_file()
+    {
+        var file = new TrackedStream("profileId,em\"ail\np1,a\n"u8.ToArray());
+        var store = new OneFileStore(file);
+
+        Assert.That(async () => await CsvSliceReader.OpenAsync(store, new SourceFile("mem://p.csv", 20, SourceFormat.Csv, false), ',', TinyChunkSize, SourceSpec.DefaultMaxFieldSize, CancellationToken.None),
+            Throws.InstanceOf<MalformedRowException>());
+        Assert.That(file.Disposed, Is.True);
+    }
+
+    [Test]
+    public void A_chunk_disposed_twice_returns_its_buffer_once()
+    {
+        // A size no other test uses: a buffer returned twice would be handed to two renters at once.
+        var buffer = SourceBuffers<byte>.Rent(1 << 23);
+        var chunk = new CsvChunk(0, buffer, 0, 2, (byte)',', 1, 100);
+
+        chunk.Dispose();
+        chunk.Dispose();
+
+        var first = SourceBuffers<byte>.Rent(1 << 23);
+        var second = SourceBuffers<byte>.Rent(1 << 23);
+        Assert.That(second, Is.Not.SameAs(first));
+    }
+
+    [Test]
+    public void The_counting_stream_counts_what_is_read_and_only_reads()
+    {
+        using var counting = new CountingStream(new MemoryStream(new byte[100]));
+        var buffer = new byte[30];
+
+        Assert.That(counting.Read(buffer, 0, 30) + counting.Read(buffer.AsSpan(0, 20)), Is.EqualTo(50));
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That((counting.BytesRead, counting.Position), Is.EqualTo((50L, 50L)));
+            Assert.That((counting.CanRead, counting.CanSeek, counting.CanWrite), Is.EqualTo((true, false, false)));
+            Assert.That(() => counting.Length, Throws.InstanceOf<NotSupportedException>());
+            Assert.That(() => counting.Position = 0, Throws.InstanceOf<NotSupportedException>());
+            Assert.That(() => counting.Seek(0, SeekOrigin.Begin), Throws.InstanceOf<NotSupportedException>());
+            Assert.That(() => counting.SetLength(0), Throws.InstanceOf<NotSupportedException>());
+            Assert.That(() => counting.Write(buffer, 0, 1), Throws.InstanceOf<NotSupportedException>());
+        }
+    }
+
+    /// <summary>A stream that remembers being disposed.</summary>
+    private sealed class TrackedStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public bool Disposed { get; private set; }
+
+        protected override void Dispose(bool disposing)
+        {
+            Disposed = true;
+            base.Dispose(disposing);
+        }
+    }
+
+    private sealed class OneFileStore(Stream file) : Ports.ISourceStore
+    {
+        public bool Accepts(string location) => true;
+
+        public Task<IReadOnlyList<Ports.SourceEntry>> ListAsync(string location, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken) => Task.FromResult(file);
+
+        public ValueTask<int> ReadAsync(string location, long offset, Memory<byte> buffer, CancellationToken cancellationToken) => throw new NotSupportedException();
+    }
 }

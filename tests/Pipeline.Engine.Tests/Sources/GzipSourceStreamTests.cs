@@ -188,4 +188,166 @@ public class GzipSourceStreamTests
         file[2] = 7;
         Assert.That(Failure(file), Does.StartWith($"{Path}: corrupt gzip stream at byte 2: member 1 uses compression method 7"));
     }
+
+    [Test]
+    public void A_member_with_reserved_header_flags_is_corrupt_at_the_flags_byte()
+    {
+        var file = Member(Text(10, 20));
+        file[3] = 0x20;
+        Assert.That(Failure(file), Is.EqualTo($"{Path}: corrupt gzip stream at byte 3: member 1 sets reserved header flags (0x20)."));
+    }
+
+    [Test]
+    public void A_later_member_with_another_compression_method_names_its_number_and_byte()
+    {
+        var first = Member(Text(10, 21));
+        var second = Member(Text(10, 22));
+        second[2] = 9;
+        Assert.That(Failure(first.Concat(second).ToArray()),
+            Is.EqualTo($"{Path}: corrupt gzip stream at byte {first.Length + 2}: member 2 uses compression method 9, not deflate (8)."));
+    }
+
+    [Test]
+    public void Invalid_deflate_data_names_the_member_and_where_it_starts()
+    {
+        var first = Member(Text(10, 23));
+        // A final block of the reserved block type 3: no deflater accepts it.
+        byte[] second = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        Assert.That(Failure(first.Concat(second).ToArray()),
+            Is.EqualTo($"{Path}: corrupt gzip stream at byte {first.Length + 10}: the compressed data of member 2 (which starts at byte {first.Length}) is invalid."));
+    }
+
+    [Test]
+    public void A_truncated_later_member_names_the_member_where_it_starts_and_what_to_do()
+    {
+        var first = Member(Text(100, 24));
+        var second = Member(Text(100, 25));
+        var file = first.Concat(second[..^3]).ToArray();
+        Assert.That(Failure(file), Is.EqualTo(
+            $"{Path}: truncated gzip stream after {file.Length} bytes: the file ends inside gzip member 2 (which starts at byte {first.Length}). " +
+            "The file was cut short, for example by an interrupted copy or upload: write it again."));
+    }
+
+    [Test]
+    public void A_header_with_every_optional_field_cut_at_any_byte_is_truncated()
+    {
+        var file = MemberWithAllHeaderFields(Text(3, 26));
+        var header = 10 + 5 + "profiles.csv\0"u8.Length + "exported by a test\0"u8.Length + 2;
+        for (var cut = 1; cut <= header; cut++)
+            Assert.That(Failure(file[..cut]), Does.StartWith($"{Path}: truncated gzip stream after {cut} bytes: the file ends inside gzip member 1 (which starts at byte 0)."), $"cut at {cut}");
+    }
+
+    [Test]
+    public void A_trailer_wrong_in_both_crc_and_length_before_another_member_is_corrupt_where_the_last_read_began()
+    {
+        // Big enough that the deflater reads the first member in several pieces, and the file goes on well past the last.
+        var first = Member(Text(2_000, 27));
+        first[^8] ^= 0x01;
+        first[^1] ^= 0x40;
+        var file = first.Concat(Member(Text(2_000, 28))).ToArray();
+        var failure = Failure(file);
+        Assert.That(failure, Does.Match($"^{System.Text.RegularExpressions.Regex.Escape(Path)}: corrupt gzip stream at byte \\d+: the 8-byte trailer \\(CRC-32 and length\\) of member 1 does not match its data\\.$"));
+        var at = long.Parse(failure.Split(' ')[6].TrimEnd(':'), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(at, Is.InRange(10, first.Length - 8), "the byte is where the deflater's last read of member 1 began");
+    }
+
+    [Test]
+    public void A_bad_crc_and_a_bad_length_give_the_values_found_and_expected()
+    {
+        var data = Text(20, 28);
+        var crc = Crc32.HashToUInt32(data);
+        var badCrc = Member(data);
+        BinaryPrimitives.WriteUInt32LittleEndian(badCrc.AsSpan(badCrc.Length - 8), 0xDEADBEEF);
+        var badLength = Member(data);
+        BinaryPrimitives.WriteUInt32LittleEndian(badLength.AsSpan(badLength.Length - 4), 12345);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(Failure(badCrc), Is.EqualTo($"{Path}: corrupt gzip stream at byte {badCrc.Length - 8}: the CRC-32 of member 1 is 0x{crc:X8}, but its trailer says 0xDEADBEEF."));
+            Assert.That(Failure(badLength), Is.EqualTo($"{Path}: corrupt gzip stream at byte {badLength.Length - 4}: member 1 decompressed to {data.Length} bytes, but its trailer says 12345 (ISIZE)."));
+        }
+    }
+
+    [Test]
+    public void A_second_member_that_does_not_start_with_the_signature_names_the_byte_after_the_first()
+    {
+        var first = Member(Text(10, 29));
+        Assert.That(Failure(first.Concat(new byte[] { 0x1F, 0x00, 8, 0 }).ToArray()),
+            Is.EqualTo($"{Path}: corrupt gzip stream at byte {first.Length}: what follows gzip member 1 is not another gzip member (extra bytes after the end of the compressed data)."));
+    }
+
+    [Test]
+    public async Task Reads_asynchronously_and_honours_cancellation()
+    {
+        var data = Text(2_000, 30);
+        await using var stream = new GzipSourceStream(new MemoryStream(Member(data)), Path);
+        using var output = new MemoryStream();
+        await stream.CopyToAsync(output);
+        Assert.That(output.ToArray(), Is.EqualTo(data));
+
+        var buffer = new byte[10];
+        Assert.That(await stream.ReadAsync(buffer.AsMemory()), Is.Zero, "the end stays the end");
+#pragma warning disable CA1835 // the array overload is the one under test here
+        Assert.That(await stream.ReadAsync(buffer, 0, buffer.Length, CancellationToken.None), Is.Zero);
+#pragma warning restore CA1835
+        Assert.That(stream.Read(buffer, 0, buffer.Length), Is.Zero);
+        await Assert.ThatAsync(async () => _ = await stream.ReadAsync(buffer.AsMemory(), new CancellationToken(canceled: true)), Throws.InstanceOf<OperationCanceledException>());
+    }
+
+    [Test]
+    public void An_empty_read_returns_nothing_and_reads_nothing()
+    {
+        var data = Text(10, 31);
+        using var stream = new GzipSourceStream(new MemoryStream(Member(data)), Path);
+        Assert.That(stream.Read(Span<byte>.Empty), Is.Zero);
+        using var output = new MemoryStream();
+        stream.CopyTo(output);
+        Assert.That(output.ToArray(), Is.EqualTo(data));
+    }
+
+    [Test]
+    public void Is_a_forward_only_read_only_stream_that_closes_its_file()
+    {
+        var file = new MemoryStream(Member(Text(10, 32)));
+        var stream = new GzipSourceStream(file, Path);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(stream.CanRead, Is.True);
+            Assert.That(stream.CanSeek, Is.False);
+            Assert.That(stream.CanWrite, Is.False);
+            Assert.Throws<NotSupportedException>(() => _ = stream.Length);
+            Assert.Throws<NotSupportedException>(() => _ = stream.Position);
+            Assert.Throws<NotSupportedException>(() => stream.Position = 0);
+            Assert.Throws<NotSupportedException>(() => stream.Seek(0, SeekOrigin.Begin));
+            Assert.Throws<NotSupportedException>(() => stream.SetLength(0));
+            Assert.Throws<NotSupportedException>(() => stream.Write([1], 0, 1));
+        }
+        stream.Dispose();
+        Assert.That(file.CanRead, Is.False, "disposing the gzip stream closes the file");
+    }
+
+    [Test]
+    public void An_empty_file_says_it_is_empty()
+    {
+        Assert.That(Failure([]), Is.EqualTo($"{Path}: truncated gzip stream after 0 bytes (the file is empty)."));
+    }
+
+    [Test]
+    public void Header_fields_longer_than_the_read_buffer_are_skipped_whole()
+    {
+        // A 65,535-byte extra field and a 70,000-byte name: both cross the 64 KiB input buffer.
+        var data = Text(50, 33);
+        using var buffer = new MemoryStream();
+        buffer.Write([0x1F, 0x8B, 8, 0x04 | 0x08, 0, 0, 0, 0, 0, 3, 0xFF, 0xFF]);
+        buffer.Write(Enumerable.Repeat((byte)'e', 65_535).ToArray());
+        buffer.Write(Enumerable.Repeat((byte)'n', 70_000).ToArray());
+        buffer.WriteByte(0);
+        using (var deflate = new DeflateStream(buffer, CompressionLevel.Optimal, leaveOpen: true)) deflate.Write(data);
+        Span<byte> trailer = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer, Crc32.HashToUInt32(data));
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer[4..], (uint)data.Length);
+        buffer.Write(trailer);
+        var file = buffer.ToArray().Concat(Member(Text(5, 34))).ToArray();
+
+        Assert.That(Decompress(file), Is.EqualTo(data.Concat(Text(5, 34)).ToArray()));
+    }
 }

@@ -202,9 +202,300 @@ public class ParquetSliceReaderTests
         Assert.That((text, fast.Single(), counts.RowsSkipped), Is.EqualTo(("a,Berlin\n", true, 1L)));
     }
 
-    private async Task<string> WriteAsync(CompressionMethod compression, bool dictionary, int groups)
+    [Test]
+    public async Task Typed_columns_are_written_as_invariant_text_by_the_general_reader()
     {
-        var path = Path.Combine(_dir, $"profiles-{compression}-{dictionary}.parquet");
+        var path = Path.Combine(_dir, "typed-all.parquet");
+        var id = new DataField<string>("profileId");
+        var i32 = new DataField<int>("i32");
+        var i64 = new DataField<long?>("i64");
+        var i16 = new DataField<short>("i16");
+        var f64 = new DataField<double>("f64");
+        var f32 = new DataField<float?>("f32");
+        var dec = new DataField<decimal>("dec");
+        var flag = new DataField<bool?>("flag");
+        var time = new DataField<DateTime>("time");
+        var segments = new DataField<string>("segments", nullable: true);
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, i32, i64, i16, f64, f32, dec, flag, time, segments), stream))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, new[] { "a", "b", "c", "d" });
+            await group.WriteAsync<int>(i32, new[] { 7, -1, 5, 0 }.AsMemory());
+            await group.WriteAsync<long>(i64, new long?[] { 9_000_000_000, null, 1, -2 }.AsMemory());
+            await group.WriteAsync<short>(i16, new short[] { -3, 0, 1, 2 }.AsMemory());
+            await group.WriteAsync<double>(f64, new[] { 1.5, -2, 3, 0.125 }.AsMemory());
+            await group.WriteAsync<float>(f32, new float?[] { 0.25f, null, 1, 2.5f }.AsMemory());
+            await group.WriteAsync<decimal>(dec, new[] { 12.5m, 0m, 1m, -7.25m }.AsMemory());
+            await group.WriteAsync<bool>(flag, new bool?[] { true, null, true, false }.AsMemory());
+            await group.WriteAsync<DateTime>(time, new[]
+            {
+                new DateTime(2026, 1, 2, 3, 4, 5, 500, DateTimeKind.Utc), new DateTime(2026, 12, 7, 0, 0, 0, DateTimeKind.Utc),
+                new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc), new DateTime(2026, 6, 30, 23, 59, 59, DateTimeKind.Utc),
+            }.AsMemory());
+            // c is not a member; d's list is long enough to be encoded outside the stack buffer.
+            await group.WriteAsync(segments, new[] { "S1", "S2;S1", "S2", string.Join(";", Enumerable.Repeat("S22", 200)) + ";S1" });
+        }
+
+        var (text, fast, counts) = await ExportAsync(path, "profileId", "i32", "i64", "i16", "f64", "f32", "dec", "flag", "time");
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(text, Is.EqualTo(
+                "a,7,9000000000,-3,1.5,0.25,12.5,true,2026-01-02T03:04:05.5Z\n" +
+                "b,-1,,0,-2,,0,,2026-12-07T00:00:00Z\n" +
+                "d,0,-2,2,0.125,2.5,-7.25,false,2026-06-30T23:59:59Z\n"));
+            Assert.That(fast, Is.All.False);
+            Assert.That(counts, Is.EqualTo((RowsRead: 4L, RowsWritten: 3L, RowsSkipped: 0L)));
+        }
+    }
+
+    [Test]
+    public async Task A_flat_segments_column_on_the_general_path_skips_rows_without_segments_and_names_rows_without_an_id()
+    {
+        var path = Path.Combine(_dir, "flat-general.parquet");
+        var id = new DataField<string>("profileId", nullable: true);
+        var score = new DataField<int>("score");
+        var segments = new DataField<string>("segments", nullable: true);
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, score, segments), stream))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, new[] { "a", null, "c", "d", "", "f" });
+            await group.WriteAsync<int>(score, new[] { 1, 2, 3, 4, 5, 6 }.AsMemory());
+            await group.WriteAsync(segments, new[] { "S1", "S1", null, "", "S1", "S1 ; S3" });
+        }
+
+        var (text, _, counts) = await ExportAsync(path, "profileId", "score");
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path, MalformedRowPolicy.Fail, null, "profileId", "score")))!;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(text, Is.EqualTo("a,1\nf,6\n"));
+            Assert.That(counts, Is.EqualTo((RowsRead: 6L, RowsWritten: 2L, RowsSkipped: 2L)));
+            Assert.That(e.Message, Is.EqualTo($"{path}, line 2: row 2 of row group 0 has no id"));
+        }
+    }
+
+    [Test]
+    public async Task Incremental_exports_keep_rows_updated_inside_the_window_on_the_general_path()
+    {
+        var path = Path.Combine(_dir, "incremental.parquet");
+        var id = new DataField<string>("profileId");
+        var segments = new DataField<string>("segments");
+        var updatedAt = new DataField<DateTime?>("updatedAt");
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, segments, updatedAt), stream))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, new[] { "old", "after", "upto", "later", "none", "other" });
+            await group.WriteAsync(segments, new[] { "S1", "S1", "S1", "S1", "S1", "S2" });
+            await group.WriteAsync<DateTime>(updatedAt, new DateTime?[]
+            {
+                Utc(2026, 1, 1), Utc(2026, 1, 1).AddTicks(10), Utc(2026, 2, 1), Utc(2026, 2, 1).AddSeconds(1), null, Utc(2026, 1, 15),
+            }.AsMemory());
+        }
+        var window = (After: new DateTimeOffset(Utc(2026, 1, 1)), UpTo: new DateTimeOffset(Utc(2026, 2, 1)));
+
+        var (text, fast, counts) = await ExportAsync(path, MalformedRowPolicy.Skip, window, "profileId", "updatedAt");
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path, MalformedRowPolicy.Fail, window, "profileId")))!;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(text, Is.EqualTo("after,2026-01-01T00:00:00.000001Z\nupto,2026-02-01T00:00:00Z\n"));
+            Assert.That(fast, Is.All.False, "incremental exports take the general path");
+            Assert.That(counts, Is.EqualTo((RowsRead: 6L, RowsWritten: 2L, RowsSkipped: 1L)));
+            Assert.That(e.Message, Is.EqualTo($"{path}, line 5: row 5 of row group 0 has no updatedAt"));
+        }
+    }
+
+    [Test]
+    public async Task Incremental_exports_read_a_text_updated_at_and_name_one_that_is_not_a_timestamp()
+    {
+        var path = Path.Combine(_dir, "incremental-text.parquet");
+        var id = new DataField<string>("profileId");
+        var segments = new DataField<string>("segments");
+        var updatedAt = new DataField<string>("updatedAt", nullable: true);
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, segments, updatedAt), stream))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, new[] { "old", "in", "bad", "none" });
+            await group.WriteAsync(segments, new[] { "S1", "S1", "S1", "S1" });
+            await group.WriteAsync(updatedAt, new[] { "2025-12-31T00:00:00Z", "2026-01-10T00:00:00Z", "yesterday", null });
+        }
+        var window = (After: new DateTimeOffset(Utc(2026, 1, 1)), UpTo: new DateTimeOffset(Utc(2026, 2, 1)));
+
+        var (text, _, counts) = await ExportAsync(path, MalformedRowPolicy.Skip, window, "profileId");
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path, MalformedRowPolicy.Fail, window, "profileId")))!;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(text, Is.EqualTo("in\n"));
+            Assert.That(counts, Is.EqualTo((RowsRead: 4L, RowsWritten: 1L, RowsSkipped: 2L)));
+            Assert.That(e.Message, Is.EqualTo($"{path}, line 3: row 3 of row group 0: updatedAt is not an ISO 8601 timestamp"));
+        }
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task A_segment_list_read_by_the_general_path_matches_like_the_fast_path(bool dictionary)
+    {
+        var path = await WriteAsync(CompressionMethod.Snappy, dictionary, groups: 2, withUpdatedAt: true);
+        var window = (After: new DateTimeOffset(Utc(2000, 1, 1)), UpTo: new DateTimeOffset(Utc(2100, 1, 1)));
+
+        var (text, fast, counts) = await ExportAsync(path, MalformedRowPolicy.Skip, window, "profileId", "email", "city");
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(text, Is.EqualTo(Expected + Expected));
+            Assert.That(fast, Is.EqualTo(new[] { false, false }));
+            Assert.That(counts, Is.EqualTo((RowsRead: 2L * Profiles.Length, RowsWritten: 10L, RowsSkipped: 4L)));
+        }
+    }
+
+    [Test]
+    public async Task A_list_or_binary_column_cannot_be_exported_and_says_why()
+    {
+        var path = Path.Combine(_dir, "unsupported.parquet");
+        var id = new DataField<string>("profileId");
+        var blob = new DataField<byte[]>("blob");
+        var segments = new DataField<string>("segments");
+        var tag = new DataField<string>("tag");
+        var tags = new ListField("tags", tag);
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, blob, segments, tags), stream))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, new[] { "a" });
+            await group.WriteAsync(blob, new[] { new byte[] { 1, 2 } });
+            await group.WriteAsync(segments, new[] { "S1" });
+            await group.WriteAllPartsAsync<ReadOnlyMemory<char>>(tag, new[] { "x".AsMemory() }, new[] { 1 }, new[] { 0 }, CancellationToken.None);
+        }
+
+        var binary = (await Assert.ThrowsAsync<SourceException>(() => ExportAsync(path, "profileId", "blob")))!;
+        var list = (await Assert.ThrowsAsync<SourceException>(() => ExportAsync(path, "profileId", "tags")))!;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(binary.Message, Is.EqualTo($"{path}: column \"blob\" has type ReadOnlyMemory`1, which cannot be exported as text."));
+            Assert.That(list.Message, Is.EqualTo($"{path}: column \"tags\" is a List; only plain columns (and a list of strings for segments) can be exported."));
+        }
+    }
+
+    [Test]
+    public async Task A_footer_longer_than_the_file_is_corrupt()
+    {
+        var path = await WriteAsync(CompressionMethod.None, dictionary: false, groups: 1);
+        var bytes = await File.ReadAllBytesAsync(path);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(bytes.Length - 8), (uint)bytes.Length - 11);
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => ExportAsync(path, "profileId")))!;
+
+        Assert.That(e.Message, Is.EqualTo($"{path}: corrupt Parquet file: its footer claims {bytes.Length - 11} bytes, more than the {bytes.Length}-byte file holds: write it again."));
+    }
+
+    [Test]
+    public async Task A_footer_that_fits_but_is_not_a_footer_is_damage_named_as_such()
+    {
+        var path = await WriteAsync(CompressionMethod.None, dictionary: false, groups: 1);
+        var bytes = await File.ReadAllBytesAsync(path);
+        var footer = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(bytes.Length - 8));
+        bytes.AsSpan(bytes.Length - 8 - footer, footer).Fill(0xEE);
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => ExportAsync(path, "profileId")))!;
+
+        Assert.That(e.Message, Does.StartWith($"{path}: the Parquet footer (schema and row group index) cannot be read ("));
+        Assert.That(e.Message, Does.EndWith("); the file is damaged: write it again."));
+        Assert.That(e.InnerException, Is.Not.Null);
+    }
+
+    [TestCase(2)]
+    [TestCase(11)]
+    public async Task A_file_too_short_for_both_markers_is_named(int length)
+    {
+        var path = Path.Combine(_dir, "short.parquet");
+        await File.WriteAllBytesAsync(path, "PAR1PAR1PAR1"u8[..length].ToArray());
+
+        var e = (await Assert.ThrowsAsync<SourceException>(() => ExportAsync(path, "profileId")))!;
+
+        Assert.That(e.Message, Is.EqualTo(length < 4
+            ? $"{path} is not a Parquet file: it does not start with the Parquet marker PAR1 ({length} bytes). Check the file, or set \"format\" on the source."
+            : $"{path}: truncated Parquet file: it does not end with the Parquet marker PAR1 after {length} bytes, so its footer is missing. The file was cut short, for example by an interrupted copy or upload: write it again."));
+    }
+
+    [Test]
+    public async Task Skipped_row_groups_are_not_read_and_the_others_keep_their_numbers()
+    {
+        var path = await WriteAsync(CompressionMethod.Snappy, dictionary: true, groups: 3);
+        var file = SourceCatalog.Describe(path, SourceFormat.Auto);
+        using var reader = await ParquetSliceReader.OpenAsync(file, CancellationToken.None);
+        var asked = new List<int>();
+        var seqs = new List<int>();
+
+        await foreach (var chunk in reader.ReadChunksAsync(g => { asked.Add(g); return g == 1; }, CancellationToken.None))
+            using (chunk) seqs.Add(chunk.Seq);
+
+        Assert.That((asked, seqs), Is.EqualTo((new List<int> { 0, 1, 2 }, new List<int> { 0, 2 })));
+        Assert.That(reader.Columns, Is.EqualTo(new[] { "profileId", "email", "city", "segments" }));
+        Assert.That(async () => { await foreach (var chunk in reader.ReadChunksAsync(_ => false, new CancellationToken(canceled: true))) chunk.Dispose(); },
+            Throws.InstanceOf<OperationCanceledException>());
+    }
+
+    [Test]
+    public async Task A_nul_in_a_segment_list_element_makes_the_row_malformed_naming_the_column()
+    {
+        var path = Path.Combine(_dir, "segments-nul.parquet");
+        var id = new DataField<string>("profileId");
+        var element = new DataField<string>("element", nullable: true);
+        var segments = new ListField("segments", element);
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, segments), stream, new ParquetOptions { CompressionMethod = CompressionMethod.None }))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(id, new[] { "a", "b", "c" });
+            await group.WriteAllPartsAsync<ReadOnlyMemory<char>>(element, new[] { "S1".AsMemory(), "S2".AsMemory(), "S\01".AsMemory(), "S1".AsMemory() },
+                new[] { 3, 3, 3, 3 }, new[] { 0, 0, 1, 0 }, CancellationToken.None);
+        }
+
+        var (text, fast, counts) = await ExportAsync(path, "profileId");
+        var e = (await Assert.ThrowsAsync<MalformedRowException>(() => ExportAsync(path, MalformedRowPolicy.Fail, null, "profileId")))!;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That((text, fast.Single(), counts.RowsSkipped), Is.EqualTo(("a\nc\n", true, 1L)));
+            Assert.That(e.Message, Is.EqualTo($"{path}, line 2: row 2 of row group 0: column \"segments\": byte 2 of the value is a NUL (0x00)"));
+        }
+    }
+
+    [Test]
+    public async Task An_updated_at_in_the_first_column_still_takes_the_general_path_that_checks_the_window()
+    {
+        var path = Path.Combine(_dir, "updated-first.parquet");
+        var updatedAt = new DataField<string>("updatedAt");
+        var id = new DataField<string>("profileId");
+        var segments = new DataField<string>("segments");
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(updatedAt, id, segments), stream))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(updatedAt, new[] { "2025-06-01T00:00:00Z", "2026-01-10T00:00:00Z" });
+            await group.WriteAsync(id, new[] { "old", "new" });
+            await group.WriteAsync(segments, new[] { "S1", "S1" });
+        }
+
+        var (text, fast, _) = await ExportAsync(path, MalformedRowPolicy.Fail, (new DateTimeOffset(Utc(2026, 1, 1)), new DateTimeOffset(Utc(2026, 2, 1))), "profileId");
+
+        Assert.That((text, fast.Single()), Is.EqualTo(("new\n", false)));
+    }
+
+    private static DateTime Utc(int year, int month, int day) => new(year, month, day, 0, 0, 0, DateTimeKind.Utc);
+
+    private async Task<string> WriteAsync(CompressionMethod compression, bool dictionary, int groups, bool withUpdatedAt = false)
+    {
+        var path = Path.Combine(_dir, $"profiles-{compression}-{dictionary}-{withUpdatedAt}.parquet");
         var id = new DataField<string>("profileId", nullable: true);
         var email = new DataField<string>("email", nullable: true);
         var city = new DataField<string>("city", nullable: true);
@@ -217,7 +508,9 @@ public class ParquetSliceReaderTests
             options.ColumnEncodingHints[element.Path.ToString()] = EncodingHint.Dictionary;
         }
         await using var stream = File.Create(path);
-        await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, email, city, segments), stream, options);
+        var updatedAt = new DataField<DateTime>("updatedAt");
+        var schema = withUpdatedAt ? new ParquetSchema(id, email, city, segments, updatedAt) : new ParquetSchema(id, email, city, segments);
+        await using var writer = await ParquetWriter.CreateAsync(schema, stream, options);
         for (var g = 0; g < groups; g++)
         {
             using var group = writer.CreateRowGroup();
@@ -239,12 +532,18 @@ public class ParquetSliceReaderTests
                 }
             }
             await group.WriteAllPartsAsync<ReadOnlyMemory<char>>(element, values.ToArray(), definitions.ToArray(), repetitions.ToArray(), CancellationToken.None);
+            if (withUpdatedAt) await group.WriteAsync<DateTime>(updatedAt, Profiles.Select(_ => new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc)).ToArray().AsMemory());
             group.CompleteValidate();
         }
         return path;
     }
 
-    private static async Task<(string Text, bool[] Fast, (long RowsRead, long RowsWritten, long RowsSkipped) Counts)> ExportAsync(string path, params string[] fields)
+    private static Task<(string Text, bool[] Fast, (long RowsRead, long RowsWritten, long RowsSkipped) Counts)> ExportAsync(string path, params string[] fields) =>
+        ExportAsync(path, MalformedRowPolicy.Skip, null, fields);
+
+    /// <summary>Members of S1, as the given fields; incremental when a window is given.</summary>
+    private static async Task<(string Text, bool[] Fast, (long RowsRead, long RowsWritten, long RowsSkipped) Counts)> ExportAsync(
+        string path, MalformedRowPolicy policy, (DateTimeOffset After, DateTimeOffset UpTo)? window, params string[] fields)
     {
         var spec = new ExportSpec
         {
@@ -254,13 +553,14 @@ public class ParquetSliceReaderTests
             Fields = fields.Select(f => new OutputField(f, f)).ToList(),
             Output = new FormatSpec { Compression = OutputCompression.None },
             Destination = new DestinationSpec { Name = "out", Type = "local", Location = "/unused" },
-            OnMalformedRow = MalformedRowPolicy.Skip,
+            OnMalformedRow = policy,
+            Mode = window is null ? ExportMode.Full : ExportMode.Incremental,
         };
         var file = SourceCatalog.Describe(path, SourceFormat.Auto);
         using var reader = await SourceReaders.OpenAsync(file, spec, CancellationToken.None);
         var binding = ColumnBinding.Create(reader.Columns, spec, path);
         using var rows = new DelimitedRowWriter(spec.Output);
-        var writer = new ChunkWriter(rows, new RowSelection("S1", ';', null, null, false), binding, MalformedRowPolicy.Skip, path);
+        var writer = new ChunkWriter(rows, new RowSelection("S1", ';', window?.After, window?.UpTo, window is not null), binding, policy, path);
         var buffer = new MemoryStream();
         rows.Reset(buffer);
         var fast = new List<bool>();

@@ -46,4 +46,38 @@ public class SourceLocationTests
 
         Assert.That(e!.Message, Does.Contain("https://acme.blob.core.windows.net/c/p.csv").And.Contain("local files only"));
     }
+
+    [TestCase("ab://x", true)]
+    [TestCase("a://x", false)]
+    [TestCase("://x", false)]
+    [TestCase("git+ssh://host/r", true)]
+    [TestCase("x-y.z://host", true)]
+    [TestCase("3s://bucket", false)]
+    [TestCase("+s://bucket", false)]
+    [TestCase("a_b://x", false)]
+    [TestCase("ab:/x", false)]
+    public void A_scheme_is_two_or_more_characters_starting_with_a_letter(string location, bool url) =>
+        Assert.That(SourceLocation.IsUrl(location), Is.EqualTo(url));
+
+    [TestCase("https://user@host", "https://host")]
+    [TestCase("https://host/a@b.csv", "https://host/a@b.csv")]
+    [TestCase("https://u@host/a@b.csv?x=1", "https://host/a@b.csv")]
+    [TestCase("https://host/p.csv#frag?x", "https://host/p.csv")]
+    public void Only_user_info_before_the_path_is_hidden(string location, string shown) =>
+        Assert.That(SourceLocation.Display(location), Is.EqualTo(shown));
+
+    [TestCase("https://acme.blob.core.windows.net/c/folder/", "folder")]
+    [TestCase("https://acme.blob.core.windows.net/c/p.csv?sig=a/b", "p.csv")]
+    public void The_name_of_a_folder_url_is_its_last_segment_without_the_query(string location, string name) =>
+        Assert.That(SourceLocation.Name(location), Is.EqualTo(name));
+
+    [TestCase("https://acme.blob.core.windows.net/c/p.csv", null)]
+    [TestCase("http://127.0.0.1:10000/devstoreaccount1/c/p.csv", null)]
+    [TestCase("not a url", "\"not a url\" is not a valid URL.")]
+    [TestCase("s3://bucket/p.csv", "\"s3://bucket/p.csv\" is a s3:// URL; a source is a local file or folder, or an Azure blob URL (https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH).")]
+    [TestCase("https://acme.blob.core.windows.net/c/p.csv?sv=1&sig=secret", "https://acme.blob.core.windows.net/c/p.csv: a source URL must not carry a query, SAS token or user info. Remove it, and grant the identity that runs the pipeline the Storage Blob Data Reader role on the container.")]
+    [TestCase("https://me:pw@acme.blob.core.windows.net/c/p.csv", "https://acme.blob.core.windows.net/c/p.csv: a source URL must not carry a query, SAS token or user info. Remove it, and grant the identity that runs the pipeline the Storage Blob Data Reader role on the container.")]
+    [TestCase("https://acme.blob.core.windows.net/c/p.csv#part", "https://acme.blob.core.windows.net/c/p.csv: a source URL must not carry a #fragment.")]
+    public void A_source_url_is_https_or_http_without_query_user_info_or_fragment(string url, string? problem) =>
+        Assert.That(SourceLocation.UrlProblem(url), Is.EqualTo(problem));
 }

@@ -126,6 +126,154 @@ public class SourceRangeStreamTests
         Assert.That(store.Reads, Has.Count.EqualTo(2 + 2 * 4), string.Join(" ", store.Reads));
     }
 
+    [Test]
+    public async Task A_read_of_exactly_a_window_goes_to_the_store_and_a_byte_less_fills_a_window()
+    {
+        var content = Bytes(2_000_000, 6);
+        var store = new MemorySourceStore { ["f"] = content };
+        await using var stream = new SourceRangeStream(store, "f", content.Length);
+
+        stream.Position = 100;
+        var whole = new byte[SourceRangeStream.WindowSize];
+        await stream.ReadExactlyAsync(whole);
+        stream.Position = 1_000_000;
+        var less = new byte[SourceRangeStream.WindowSize - 1];
+        await stream.ReadExactlyAsync(less);
+
+        Assert.That(store.Reads, Is.EqualTo(new[] { (100L, SourceRangeStream.WindowSize), (1_000_000L, SourceRangeStream.WindowSize) }));
+        Assert.That(whole, Is.EqualTo(content.AsSpan(100, whole.Length).ToArray()));
+        Assert.That(less, Is.EqualTo(content.AsSpan(1_000_000, less.Length).ToArray()));
+    }
+
+    [Test]
+    public async Task The_two_windows_keep_the_two_regions_used_last()
+    {
+        var content = Bytes(3_000_000, 7);
+        var store = new MemorySourceStore { ["f"] = content };
+        await using var stream = new SourceRangeStream(store, "f", content.Length);
+        async Task<byte> At(long position)
+        {
+            stream.Position = position;
+            var one = new byte[1];
+            await stream.ReadExactlyAsync(one);
+            return one[0];
+        }
+
+        Assert.That(await At(0), Is.EqualTo(content[0]));
+        Assert.That(await At(1_000_000), Is.EqualTo(content[1_000_000]));
+        Assert.That(await At(10), Is.EqualTo(content[10]));
+        Assert.That(store.Reads, Has.Count.EqualTo(2), "both regions are still in a window");
+        Assert.That(await At(2_000_000), Is.EqualTo(content[2_000_000]));
+        Assert.That(await At(20), Is.EqualTo(content[20]));
+        Assert.That(store.Reads, Has.Count.EqualTo(3), "the new region replaced the one used longest ago, not the start");
+        Assert.That(await At(1_000_000), Is.EqualTo(content[1_000_000]));
+        Assert.That(store.Reads, Has.Count.EqualTo(4));
+    }
+
+    [Test]
+    public async Task A_file_smaller_than_a_window_is_fetched_once_whole()
+    {
+        var content = Bytes(1_000, 8);
+        var store = new MemorySourceStore { ["f"] = content };
+        await using var stream = new SourceRangeStream(store, "f", content.Length);
+
+        stream.Position = 500;
+        var tail = new byte[500];
+        await stream.ReadExactlyAsync(tail);
+        stream.Position = 0;
+        var head = new byte[500];
+        await stream.ReadExactlyAsync(head);
+
+        Assert.That(store.Reads, Is.EqualTo(new[] { (0L, 1_000) }));
+        Assert.That(head.Concat(tail), Is.EqualTo(content));
+    }
+
+    [Test]
+    public async Task A_big_read_of_a_file_shorter_than_listed_reads_short()
+    {
+        var content = Bytes(600_000, 9);
+        var store = new MemorySourceStore { ["f"] = content };
+        await using var stream = new SourceRangeStream(store, "f", 2_000_000);
+
+        stream.Position = 100_000;
+        var buffer = new byte[1_000_000];
+        var read = await stream.ReadAsync(buffer);
+
+        Assert.That(read, Is.EqualTo(500_000));
+        Assert.That(stream.Position, Is.EqualTo(600_000));
+        Assert.That(store.Reads, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Preloaded_bytes_are_read_without_a_request()
+    {
+        var content = Bytes(1_000_000, 10);
+        var store = new MemorySourceStore { ["f"] = content };
+        await using var stream = new SourceRangeStream(store, "f", content.Length);
+        stream.Preload(0, content.AsSpan(0, 4));
+
+        var head = new byte[4];
+        await stream.ReadExactlyAsync(head);
+
+        Assert.That(head, Is.EqualTo(content[..4]));
+        Assert.That(store.Reads, Is.Empty);
+        Assert.That(() => stream.Preload(0, new byte[SourceRangeStream.WindowSize + 1]), Throws.InstanceOf<ArgumentOutOfRangeException>());
+        Assert.That(() => stream.Preload(0, new byte[SourceRangeStream.WindowSize]), Throws.Nothing);
+    }
+
+    [Test]
+    public void Seeks_from_the_start_the_current_position_and_the_end()
+    {
+        var store = new MemorySourceStore { ["f"] = Bytes(100, 11) };
+        using var stream = new SourceRangeStream(store, "f", 100);
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(stream.Seek(30, SeekOrigin.Begin), Is.EqualTo(30));
+            Assert.That(stream.Seek(5, SeekOrigin.Current), Is.EqualTo(35));
+            Assert.That(stream.Seek(-10, SeekOrigin.End), Is.EqualTo(90));
+            Assert.That(stream.Position, Is.EqualTo(90));
+            Assert.That(stream.Length, Is.EqualTo(100));
+            Assert.That(() => stream.Seek(0, (SeekOrigin)7), Throws.InstanceOf<ArgumentOutOfRangeException>());
+            Assert.That(() => stream.Position = -1, Throws.InstanceOf<ArgumentOutOfRangeException>());
+            Assert.That(() => stream.Position = 0, Throws.Nothing);
+            Assert.That(stream.CanRead, Is.True);
+            Assert.That(stream.CanSeek, Is.True);
+            Assert.That(stream.CanWrite, Is.False);
+            Assert.That(() => stream.SetLength(0), Throws.InstanceOf<NotSupportedException>());
+            Assert.That(() => stream.Write([1], 0, 1), Throws.InstanceOf<NotSupportedException>());
+        }
+    }
+
+    [Test]
+    public void Reads_synchronously_into_a_span()
+    {
+        var content = Bytes(10_000, 12);
+        var store = new MemorySourceStore { ["f"] = content };
+        using var stream = new SourceRangeStream(store, "f", content.Length);
+        stream.Position = 9_000;
+        var buffer = new byte[2_000];
+
+        var read = stream.Read(buffer.AsSpan());
+
+        Assert.That(read, Is.EqualTo(1_000));
+        Assert.That(buffer[..1_000], Is.EqualTo(content[9_000..]));
+        Assert.That(buffer[1_000..], Is.All.Zero);
+    }
+
+    [Test]
+    public void A_disposed_stream_cannot_be_read()
+    {
+        var store = new MemorySourceStore { ["f"] = Bytes(100, 13) };
+        var stream = new SourceRangeStream(store, "f", 100);
+        stream.Dispose();
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(stream.CanRead, Is.False);
+            Assert.That(stream.CanSeek, Is.False);
+            Assert.That(() => stream.ReadAsync(new byte[1].AsMemory()).AsTask(), Throws.InstanceOf<ObjectDisposedException>());
+        }
+    }
+
     /// <summary>profileId and segments, and a wide random column no export here reads: most of the file's bytes.</summary>
     private static async Task<byte[]> WideParquetAsync(int groups, int rows)
     {
