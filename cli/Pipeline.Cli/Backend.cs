@@ -131,7 +131,7 @@ internal sealed class Backend
         if (_reachable) return;
         try
         {
-            // Fewer retries than the work's clients: a wrong endpoint is reported in about two seconds, not seven.
+            // Fewer retries than the work's clients: a wrong endpoint is reported in about two seconds, not fifteen.
             var options = new global::Azure.Storage.Blobs.BlobClientOptions { Retry = { MaxRetries = 2 } };
             await Storage!.CreateBlobServiceClient(options).GetBlobContainerClient(PublishedConfig.ContainerName).ExistsAsync(cancellationToken);
             _reachable = true;
@@ -157,12 +157,12 @@ internal sealed class Backend
                 $"Cannot reach the storage account ({Storage.Describe}): {r.InnerException?.Message ?? "no response"}. " +
                 $"Fix: check the endpoints in {setting} and that the account (or Azurite) is running and reachable from here.",
             RequestFailedException { Status: 401 or 403 } r =>
-                $"The storage account in {setting} refused this request ({CliContext.StatusOf(r)}). Fix: " +
+                $"The storage account in {setting} refused this request ({StorageOutage.Describe(r)}). Fix: " +
                 (Storage.IsIdentityBased
                     ? "grant the identity Storage Blob Data Contributor, Storage Queue Data Contributor and Storage Table Data Contributor on the account."
                     : $"copy the connection string into {setting} again from the storage account's Access keys (the key or SAS is wrong or expired)."),
             RequestFailedException r =>
-                $"The storage account ({Storage.Describe}) answered {CliContext.StatusOf(r)}. Fix: check that {setting} names the right account.",
+                $"The storage account ({Storage.Describe}) answered {StorageOutage.Describe(r)}. Fix: check that {setting} names the right account.",
             AuthenticationFailedException a =>
                 $"No Azure identity for {setting}: {a.Message.Split('\n')[0].Trim()} Fix: sign in with `az login` (and leave {setting}__credential unset), " +
                 $"or on Azure give the app an identity ({setting}__credential=managedidentity, with {setting}__clientId for a user-assigned one).",

@@ -48,8 +48,8 @@ internal static class CliContext
             Console.Error.WriteLine("error: " + e.Message);
             return ExitCodes.ExportFailed;
         }
-        catch (Exception e) when (e is global::Azure.RequestFailedException or AggregateException { InnerExceptions: [.., global::Azure.RequestFailedException] }
-                                   || StorageOutage.IsOutage(e))
+        // (An SDK retry that gave up only on timeouts holds no RequestFailedException, but is the SDK's all the same.)
+        catch (Exception e) when (StorageOutage.IsAzureFailure(e) || (e is AggregateException && StorageOutage.IsOutage(e)))
         {
             // Status and code only: the SDK's message carries response details that help nobody here.
             Console.Error.WriteLine($"error: an Azure Storage request failed ({StorageOutage.Describe(e)}). Rerun the same command to resume: finished work is kept.");
@@ -61,9 +61,6 @@ internal static class CliContext
             return ExitCodes.ExportFailed;
         }
     }
-
-    /// <summary>An Azure request's failure in a few words: the status and error code, or why no response came.</summary>
-    public static string StatusOf(global::Azure.RequestFailedException e) => StorageOutage.Describe(e);
 
     /// <summary>
     /// How the user can call this program again: `pipeline` when that is on PATH, `dotnet run --project ...`

@@ -136,6 +136,8 @@ public sealed partial class AzurePipeline : IExportPipeline
     {
         var ids = runs.Select(r => r.RunId).Distinct(StringComparer.Ordinal).ToList();
         DateTimeOffset? unreachableSince = null;
+        var lastFailure = DateTimeOffset.MinValue;
+        var delay = TimeSpan.Zero;
         while (true)
         {
             try
@@ -147,15 +149,21 @@ public sealed partial class AzurePipeline : IExportPipeline
                 // Nothing is lost while the account is away: recorded work stays recorded, and held messages come back
                 // when their lease ends. So wait and drive again, up to the limit.
                 var now = _options.Time.GetUtcNow();
+                // Failures further apart than one wait plus a call's own retries (and their timeouts) are separate outages.
+                if (now - lastFailure > delay + OneCallGivesUpWithin) unreachableSince = null;
                 unreachableSince ??= now;
+                lastFailure = now;
                 var unreachable = now - unreachableSince.Value;
                 if (unreachable >= _options.StorageOutageLimit) throw;
-                var delay = TimeSpan.FromSeconds(Math.Min(15, Math.Max(1, unreachable.TotalSeconds / 2)));
-                Log.StorageUnreachable(_logger, StorageOutage.Describe(e), delay.TotalSeconds, unreachable.TotalSeconds, _options.StorageOutageLimit.TotalMinutes);
+                delay = TimeSpan.FromSeconds(Math.Min(15, Math.Max(1, unreachable.TotalSeconds / 2)));
+                Log.StorageUnreachable(_logger, StorageOutage.Explain(e), delay.TotalSeconds, unreachable.TotalSeconds, _options.StorageOutageLimit.TotalMinutes);
                 await Task.Delay(delay, _options.Time, cancellationToken);
             }
         }
     }
+
+    /// <summary>The longest one storage call keeps retrying before it fails (<see cref="StorageOutage.WithRetries"/>), with room to spare.</summary>
+    private static readonly TimeSpan OneCallGivesUpWithin = TimeSpan.FromMinutes(4);
 
     /// <param name="reachable">Called whenever the queues were served without an outage.</param>
     private async Task<IReadOnlyList<ExportRun>> DriveReachableAsync(List<string> ids, Action reachable, CancellationToken cancellationToken)
@@ -260,7 +268,7 @@ public sealed partial class AzurePipeline : IExportPipeline
 
     private static partial class Log
     {
-        [LoggerMessage(61, LogLevel.Warning, "Azure Storage is unreachable ({Error}): retrying in {DelaySeconds:0} s; finished work is kept (unreachable for {UnreachableSeconds:0} s, giving up after {LimitMinutes:0} min)")]
+        [LoggerMessage(61, LogLevel.Warning, "{Error}: retrying in {DelaySeconds:0} s; finished work is kept (unreachable for {UnreachableSeconds:0} s, giving up after {LimitMinutes:0} min)")]
         public static partial void StorageUnreachable(ILogger logger, string error, double delaySeconds, double unreachableSeconds, double limitMinutes);
 
         [LoggerMessage(60, LogLevel.Information, "Run {RunId} is unfinished ({Status}) and no stage message is queued anywhere: sending its pending messages")]

@@ -250,24 +250,41 @@ public class CliAzureTests
         Assert.That(runs.Stdout, Does.Match(@"succeeded\s+s1-csv\s+slot ").And.Match(@"succeeded\s+s2-parquet\s+slot "), runs.ToString());
     }
 
+    /// <summary>Small chunks and one builder: many staged chunks, so something done to a run lands mid-build.</summary>
+    private const string MidBuildTuning = """ "tuning": { "chunkSize": "64KiB", "parallelism": 1 }, """;
+
+    /// <summary>Starts `run --once` in <paramref name="folder"/> and returns it, still running, once 8 chunks are staged.</summary>
+    private async Task<Process> StartRunMidBuildAsync(string folder, Dictionary<string, string> environment, CancellationToken cancellationToken)
+    {
+        var start = CliProcess.StartInfo(folder, "run", "--once");
+        foreach (var (name, value) in environment) start.Environment[name] = value;
+        var run = Process.Start(start)!;
+        try
+        {
+            while (!run.HasExited && (await StagingBlobsAsync()).Count < 8)
+                await Task.Delay(20, cancellationToken); // polling for a condition, not waiting for time
+            Assert.That(run.HasExited, Is.False, "the run finished before it was mid-build: the test proved nothing");
+            return run;
+        }
+        catch
+        {
+            if (!run.HasExited) run.Kill(entireProcessTree: true);
+            run.Dispose();
+            throw;
+        }
+    }
+
     [Test]
     public async Task A_cli_killed_mid_build_and_run_again_ends_with_the_same_bytes_and_one_manifest()
     {
-        // Small chunks and one builder: many staged chunks, so the kill lands mid-build.
-        const string Tuning = """ "tuning": { "chunkSize": "64KiB", "parallelism": 1 }, """;
         await StartAzuriteAsync();
-        var reference = await ReferenceAsync(100_000, Tuning);
-        var folder = await PipelineAsync("azure", FolderDestination, 100_000, Tuning);
+        var reference = await ReferenceAsync(100_000, MidBuildTuning);
+        var folder = await PipelineAsync("azure", FolderDestination, 100_000, MidBuildTuning);
         Assert.That((await CliProcess.RunAsync(folder, Environment(), "config", "push")).ExitCode, Is.Zero);
 
-        var start = CliProcess.StartInfo(folder, "run", "--once");
-        foreach (var (name, value) in Environment()) start.Environment[name] = value;
-        using (var victim = Process.Start(start)!)
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        using (var victim = await StartRunMidBuildAsync(folder, Environment(), timeout.Token))
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-            while (!victim.HasExited && (await StagingBlobsAsync()).Count < 8)
-                await Task.Delay(20, timeout.Token); // polling for a condition, not waiting for time
-            Assert.That(victim.HasExited, Is.False, "the run finished before it could be killed: the test proved nothing");
             victim.Kill(entireProcessTree: true);
             await victim.WaitForExitAsync(timeout.Token);
         }
@@ -285,26 +302,20 @@ public class CliAzureTests
     [Test]
     public async Task Storage_unreachable_for_20_seconds_mid_build_the_run_waits_then_finishes_with_the_same_bytes()
     {
-        const string Tuning = """ "tuning": { "chunkSize": "64KiB", "parallelism": 1 }, """;
         await StartAzuriteAsync();
-        var reference = await ReferenceAsync(100_000, Tuning);
-        var folder = await PipelineAsync("azure", FolderDestination, 100_000, Tuning);
+        var reference = await ReferenceAsync(100_000, MidBuildTuning);
+        var folder = await PipelineAsync("azure", FolderDestination, 100_000, MidBuildTuning);
         // The CLI reaches Azurite only through the proxy; the test looks at Azurite directly.
         await using var proxy = new OutageProxy(_azurite!.Ports);
         var viaProxy = Environment(new AzuriteEndpoints(proxy.Ports[0], proxy.Ports[1], proxy.Ports[2]).ConnectionString);
         Assert.That((await CliProcess.RunAsync(folder, viaProxy, "config", "push")).ExitCode, Is.Zero);
 
-        var start = CliProcess.StartInfo(folder, "run", "--once");
-        foreach (var (name, value) in viaProxy) start.Environment[name] = value;
-        using var run = Process.Start(start)!;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        using var run = await StartRunMidBuildAsync(folder, viaProxy, timeout.Token);
         var stdout = run.StandardOutput.ReadToEndAsync();
         var stderr = run.StandardError.ReadToEndAsync();
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
-            while (!run.HasExited && (await StagingBlobsAsync()).Count < 8)
-                await Task.Delay(20, timeout.Token); // polling for a condition, not waiting for time
-            Assert.That(run.HasExited, Is.False, "the run finished before the outage: the test proved nothing");
             proxy.GoDown();
             // The outage itself: what the issue asks the run to ride out is 20 seconds of a storage account that is not there.
             await Task.Delay(TimeSpan.FromSeconds(20), timeout.Token);

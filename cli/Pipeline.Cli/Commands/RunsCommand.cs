@@ -2,9 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Runs;
-using Pipeline.Azure.State;
-using Pipeline.Engine.Ports;
-using Pipeline.Local;
 
 namespace Pipeline.Cli.Commands;
 

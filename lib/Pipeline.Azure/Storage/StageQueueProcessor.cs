@@ -213,13 +213,18 @@ public sealed partial class StageQueueProcessor
                 while (true)
                 {
                     await Task.Delay(lease / 2, time, cancellationToken);
-                    var updated = await client.UpdateMessageAsync(message.MessageId, _popReceipt, visibilityTimeout: lease, cancellationToken: cancellationToken);
-                    _popReceipt = updated.Value.PopReceipt;
+                    try
+                    {
+                        var updated = await client.UpdateMessageAsync(message.MessageId, _popReceipt, visibilityTimeout: lease, cancellationToken: cancellationToken);
+                        _popReceipt = updated.Value.PopReceipt;
+                    }
+                    // Out of reach for now: try again at the next half-lease; the receipt still holds if the lease did not end.
+                    catch (Exception e) when (StorageOutage.IsOutage(e) && !cancellationToken.IsCancellationRequested) { }
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
-            // The lease is lost (or the account is out of reach): another receiver may handle it too (at-least-once).
-            catch (Exception e) when (e is RequestFailedException || StorageOutage.IsOutage(e)) { }
+            // The lease is lost (the receipt is refused): another receiver may handle it too (at-least-once).
+            catch (RequestFailedException) { }
         }
 
         public async Task ReleaseAsync(TimeSpan visibleIn, CancellationToken cancellationToken)

@@ -37,8 +37,8 @@ public static class StageQueues
 
     /// <summary>
     /// Options for every stage queue client: base64 bodies, like the Functions queue trigger's default. A received
-    /// message that is not base64 is moved to the poison queue at once, as the host's queue extension does. The pipeline's
-    /// retries (<see cref="StorageOutage.WithRetries"/>).
+    /// message that is not base64 is moved to the poison queue at once, as the host's queue extension does. Retries
+    /// as every pipeline client retries (<see cref="StorageOutage.WithRetries"/>).
     /// </summary>
     public static QueueClientOptions ClientOptions()
     {

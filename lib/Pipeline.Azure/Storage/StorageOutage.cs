@@ -25,21 +25,28 @@ public static class StorageOutage
         options.Retry.MaxRetries = 5;
         options.Retry.Delay = TimeSpan.FromSeconds(0.5);
         options.Retry.MaxDelay = TimeSpan.FromSeconds(8);
+        // An account that drops packets rather than refusing connections: each try gives up after 30 s, not the SDK's 100.
+        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
         return options;
     }
 
     /// <summary>
     /// True when <paramref name="e"/> means the account could not be reached or could not answer for now: no response
-    /// at all (status 0), a timeout, or a 5xx; and an SDK retry that gave up on only such failures.
+    /// at all (status 0), a timeout, or a 5xx; and an SDK retry that gave up on only such failures (a try that timed out
+    /// is a cancellation inside the SDK's aggregate; a caller's own cancellation is never aggregated).
     /// </summary>
     public static bool IsOutage(Exception e) => e switch
     {
         RequestFailedException r => r.Status is 0 or 408 or 500 or 502 or 503 or 504,
-        AggregateException a => a.InnerExceptions.Count > 0 && a.InnerExceptions.All(IsOutage),
+        AggregateException a => a.InnerExceptions.Count > 0 && a.InnerExceptions.All(i => i is OperationCanceledException || IsOutage(i)),
         // What the SDK does not wrap: a connection that broke while a response was read.
         HttpRequestException or IOException or System.Net.Sockets.SocketException or TimeoutException => true,
         _ => false,
     };
+
+    /// <summary>Whether <paramref name="e"/> came from an Azure SDK call (so it may be described as Azure Storage's).</summary>
+    public static bool IsAzureFailure(Exception e) =>
+        e is RequestFailedException || (e is AggregateException a && a.InnerExceptions.Any(i => i is RequestFailedException));
 
     /// <summary>The failure in a few words, for a log line: why no answer came, or the status and code; never headers or a SAS.</summary>
     public static string Describe(Exception e)
@@ -48,6 +55,7 @@ public static class StorageOutage
         return e switch
         {
             RequestFailedException { Status: 0 } r => r.InnerException?.Message ?? "no response",
+            OperationCanceledException => "no answer within the network timeout",
             RequestFailedException r => string.IsNullOrEmpty(r.ErrorCode)
                 ? r.Status.ToString(CultureInfo.InvariantCulture)
                 : $"{r.Status.ToString(CultureInfo.InvariantCulture)} {r.ErrorCode}",
@@ -59,6 +67,6 @@ public static class StorageOutage
     public static string Explain(Exception e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        return IsOutage(e) ? $"Azure Storage is unreachable ({Describe(e)})" : e.Message;
+        return IsOutage(e) && IsAzureFailure(e) ? $"Azure Storage is unreachable ({Describe(e)})" : e.Message;
     }
 }

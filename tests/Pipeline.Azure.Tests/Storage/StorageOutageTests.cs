@@ -18,6 +18,8 @@ public class StorageOutageTests
         yield return new TestCaseData(new AggregateException("Retry failed after 6 tries.", NoResponse("Broken pipe"), new SocketException((int)SocketError.NotConnected)))
             .SetName("A raw socket failure the SDK did not wrap");
         yield return new TestCaseData(new IOException("The response ended prematurely.")).SetName("A response cut short");
+        yield return new TestCaseData(new AggregateException("Retry failed after 6 tries.", new TaskCanceledException("timeout"), new TaskCanceledException("timeout")))
+            .SetName("Every try timed out (an account that drops packets)");
     }
 
     [TestCaseSource(nameof(Outages))]
@@ -50,4 +52,17 @@ public class StorageOutageTests
         Assert.That(StorageOutage.Explain(new InvalidOperationException("a bug")), Is.EqualTo("a bug"));
     }
 
+
+    [Test]
+    public void Only_an_sdk_failure_is_described_as_azure_storages()
+    {
+        var sdk = new AggregateException("Retry failed.", new TaskCanceledException("t"), new RequestFailedException(503, "busy"));
+        var disk = new IOException("No space left on device");
+
+        Assert.That(StorageOutage.IsAzureFailure(sdk), Is.True);
+        Assert.That(StorageOutage.IsAzureFailure(disk), Is.False);
+        Assert.That(StorageOutage.Explain(disk), Is.EqualTo("No space left on device"), "a full disk is not an unreachable account");
+        Assert.That(StorageOutage.Explain(new AggregateException("Retry failed.", NoResponse("Broken pipe"), new TaskCanceledException("t"))),
+            Is.EqualTo("Azure Storage is unreachable (no answer within the network timeout)"));
+    }
 }
