@@ -39,7 +39,7 @@ public sealed partial class FileNameTemplate
                 hasIndex = true;
                 if (arg.Length > 0 && (!int.TryParse(arg, CultureInfo.InvariantCulture, out var w) || w is < 1 or > 9)) { error = "{index:N} needs N from 1 to 9"; return null; }
             }
-            if (name == "runTime" && arg.Length > 0)
+            if (name == "runTime")
             {
                 try { _ = DateTime.UnixEpoch.ToString(arg, CultureInfo.InvariantCulture); }
                 catch (FormatException) { error = $"{{runTime:{arg}}} is not a valid date format"; return null; }

@@ -36,6 +36,7 @@ public sealed record RunManifest
     public static RunManifest Create(ExportRun run, AssemblyPlan assembly, DateTimeOffset completedAt)
     {
         var spec = run.Spec;
+        var rows = assembly.Files.Sum(f => f.Rows);
         return new RunManifest
         {
             RunId = run.RunId,
@@ -51,9 +52,9 @@ public sealed record RunManifest
                 spec.Output.Delimiter.ToString(), spec.Output.Header, spec.Output.LineEnding == "\n" ? "lf" : "crlf", "utf-8", spec.Output.FormulaProtection),
             Schema = spec.Fields.Select(f => new ManifestColumn(f.Header, f.Source)).ToList(),
             Files = assembly.Files.Select(f => new ManifestFile(f.Key, f.Rows, f.Length, f.Sha256)).ToList(),
-            Totals = new ManifestTotals(assembly.Files.Count, assembly.Files.Sum(f => f.Rows), assembly.Files.Sum(f => f.Length),
+            Totals = new ManifestTotals(assembly.Files.Count, rows, assembly.Files.Sum(f => f.Length),
                 assembly.RowsRead, assembly.RowsSkipped, Math.Max(assembly.LinesSkipped, assembly.RowsSkipped), assembly.FirstSkipped),
-            Warnings = EmptyAudienceWarning(spec, assembly.Files.Sum(f => f.Rows), assembly.RowsRead) is { } empty ? [empty] : null,
+            Warnings = EmptyAudienceWarning(spec, rows, assembly.RowsRead) is { } empty ? [empty] : null,
         };
     }
 

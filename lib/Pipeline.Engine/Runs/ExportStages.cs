@@ -328,9 +328,18 @@ public sealed partial class ExportStages
             rows.EndRow();
         }
         rows.Flush();
-        if (sink != buffer) sink.Dispose(); // without a header this is an empty gzip member: the file stays valid gzip
+        if (sink != buffer)
+        {
+            sink.Dispose();
+            // Without a header the gzip stream was given nothing and wrote nothing; a file of no row would then be 0 bytes,
+            // which is not gzip. An empty member keeps every file valid gzip.
+            if (buffer.Length == 0) return EmptyGzipMember;
+        }
         return buffer.ToArray();
     }
+
+    /// <summary>A gzip member holding no bytes (RFC 1952: header, an empty final deflate block, CRC-32 and size 0).</summary>
+    private static readonly byte[] EmptyGzipMember = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
     private async Task<string> HashAsync(IReadOnlyList<FileSegment> segments, CancellationToken cancellationToken)
     {
@@ -345,7 +354,11 @@ public sealed partial class ExportStages
                 while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0) sha.AppendData(buffer, 0, read);
             }
         }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        finally
+        {
+            // Stryker disable once Statement: returning to the pool is not observable
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 

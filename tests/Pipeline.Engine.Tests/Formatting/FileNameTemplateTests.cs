@@ -157,4 +157,37 @@ public class FileNameTemplateTests
     {
         Assert.That(FileNameTemplate.Parse("{activation}/{index}").ToString(), Is.EqualTo("{activation}/{index}"));
     }
+
+    [Test]
+    public void Index_width_nine_is_the_widest_allowed()
+    {
+        Assert.That(Render("{index:9}", extension: ""), Is.EqualTo("000000007"));
+    }
+
+    [TestCase("{runTime:q}_{index}", "{runTime:q} is not a valid date format")]
+    [TestCase("{runTime:yyyy'MM}_{index}", "{runTime:yyyy'MM} is not a valid date format")]
+    public void Rejects_a_run_time_format_that_is_not_a_date_format(string template, string error)
+    {
+        Assert.That(Error(template), Is.EqualTo(error));
+    }
+
+    [Test]
+    public void A_template_rendering_an_unsafe_name_is_rejected_with_the_rendered_name_and_the_fix()
+    {
+        Assert.That(Error("{activation}/{segment}/{runId}/{runTime:'..'}/{index}"), Is.EqualTo(
+            "renders to \"activation/segment/run-id/../1.csv.gz\" (slot 2026-12-31 23:59:58 UTC), which has a '..' path segment: a file name must stay inside its destination, " +
+            "so quote no '.', '..' or '/' in {runTime:...}"));
+    }
+
+    [TestCase("..", "../7.csv.gz")]
+    [TestCase(".", "./7.csv.gz")]
+    [TestCase("", "/7.csv.gz")]
+    [TestCase("a\\b", "a\\b/7.csv.gz")]
+    public void Render_refuses_values_that_would_take_the_name_out_of_its_destination(string activation, string rendered)
+    {
+        var template = FileNameTemplate.Parse("{activation}/{index}");
+
+        Assert.That(() => template.Render(activation, "S1", "run-42", RunTime, 7, ".csv.gz"),
+            Throws.InvalidOperationException.With.Message.EqualTo($"File name \"{rendered}\" from template \"{{activation}}/{{index}}\" is not a safe relative name."));
+    }
 }
