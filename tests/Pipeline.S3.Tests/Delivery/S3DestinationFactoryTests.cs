@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Ports;
 using Pipeline.S3.Delivery;
+using Pipeline.S3.Resilience;
 using Pipeline.S3.Tests.Infrastructure;
 using static Pipeline.S3.Tests.Infrastructure.S3TestKit;
 
@@ -34,4 +35,20 @@ public sealed class S3DestinationFactoryTests : FakeS3Fixture
 
         Assert.That(S3.Objects.Keys, Is.EqualTo(new[] { "run.manifest.json" }));
     }
+
+    [Test]
+    public async Task The_retry_options_given_are_the_ones_every_destination_uses()
+    {
+        S3.Override = _ => StubResponse.Error(503, "SlowDown", "Please reduce your request rate.");
+        using var destinations = Factory(retry: FastRetries(maxRetries: 1));
+
+        Assert.That(() => destinations.Open(Spec(S3.Endpoint, "customer-bucket")).PutObjectAsync("run.manifest.json", "{}"u8.ToArray(), new ObjectProperties("application/json", null), CancellationToken.None),
+            Throws.InstanceOf<Amazon.Runtime.AmazonServiceException>().With.Property(nameof(Amazon.Runtime.AmazonServiceException.ErrorCode)).EqualTo("SlowDown"));
+        Assert.That(S3.Requests, Has.Count.EqualTo(2), "the first attempt and one retry");
+    }
+
+    [Test]
+    public void Invalid_retry_options_are_refused_when_the_factory_is_made() =>
+        Assert.That(() => Factory(retry: new S3RetryOptions { MaxRetries = -1 }),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Property(nameof(ArgumentOutOfRangeException.ParamName)).EqualTo("MaxRetries"));
 }
