@@ -21,6 +21,8 @@ public sealed class SinglePutUploadTests
     [TestCase("VXBsb2FkIElEIGZvciA2aWWWpmZXN0IE1QVS4-")]
     [TestCase("2~abcdefghijklmnop")]
     [TestCase("putting")]
+    [TestCase("put:text%2Fcsv")]
+    [TestCase("put:text%2Fcsv:gzip:more")]
     public void Real_upload_ids_are_never_taken_for_a_single_put(string uploadId) =>
         Assert.That(SinglePutUpload.TryDecode(uploadId, out _), Is.False);
 
