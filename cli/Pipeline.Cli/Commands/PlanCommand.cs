@@ -141,7 +141,7 @@ internal static class PlanCommand
     {
         var head = new byte[(int)Math.Min(file.Length, 8 * ByteSize.MiB)];
         // A ranged read: a blob source sends its first 8 MiB, not the whole file.
-        var read = await sources.ReadAsync(file.Path, 0, head, cancellationToken);
+        var read = await sources.ReadAsync(file.Path, file.Version, 0, head, cancellationToken);
         if (read < head.Length) head = head[..read];
         long decompressed = 0;
         var buffer = new byte[1 << 16];

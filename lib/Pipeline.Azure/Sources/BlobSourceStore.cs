@@ -17,7 +17,8 @@ namespace Pipeline.Azure.Sources;
 /// Which credential reads an account: the <c>PipelineStorage</c> connection's when the URL is that account; Azurite's
 /// well-known key for its development account (devstoreaccount1 on an IP address or localhost); otherwise the default
 /// Azure credential (environment, workload or managed identity, Azure CLI sign-in). URLs with a query (a SAS token)
-/// are refused, so no secret reaches run state or a message; messages carry the status and error code only.
+/// are refused, so no secret reaches run state or a message; messages carry the status and error code only. A blob's
+/// version is its ETag: pinned reads send it as If-Match, so a blob replaced during a run is refused, never mixed in.
 /// </summary>
 public sealed class BlobSourceStore : ISourceStore
 {
@@ -61,7 +62,7 @@ public sealed class BlobSourceStore : ISourceStore
                 try
                 {
                     var properties = await container.GetBlobClient(where.BlobName).GetPropertiesAsync(cancellationToken: cancellationToken);
-                    return [new SourceEntry(where.UrlOf(where.BlobName), properties.Value.ContentLength)];
+                    return [new SourceEntry(where.UrlOf(where.BlobName), properties.Value.ContentLength, properties.Value.ETag.ToString("H"))];
                 }
                 catch (RequestFailedException e) when (e.Status == 404 && e.ErrorCode != BlobErrorCode.ContainerNotFound)
                 {
@@ -69,14 +70,14 @@ public sealed class BlobSourceStore : ISourceStore
                 }
             }
             var prefix = where.BlobName.Length == 0 || where.BlobName.EndsWith('/') ? where.BlobName : where.BlobName + "/";
-            var files = new List<(string Name, long Length)>();
+            var files = new List<(string Name, long Length, string? Version)>();
             var anything = false;
             // One level, like a folder: blobs in "subfolders" are not part of the snapshot.
             await foreach (var item in container.GetBlobsByHierarchyAsync(new GetBlobsByHierarchyOptions { Delimiter = "/", Prefix = prefix }, cancellationToken))
             {
                 anything = true;
                 if (item.IsBlob && SourceCatalog.IsSnapshotFile(item.Blob.Name[prefix.Length..]))
-                    files.Add((item.Blob.Name, item.Blob.Properties.ContentLength ?? 0));
+                    files.Add((item.Blob.Name, item.Blob.Properties.ContentLength ?? 0, item.Blob.Properties.ETag?.ToString("H")));
             }
             if (files.Count == 0)
             {
@@ -86,7 +87,7 @@ public sealed class BlobSourceStore : ISourceStore
                     : new SourceException($"The audience snapshot {where.Display} does not exist: there is no blob of that name and no blob under {folder}. Check the URL.",
                         new FileNotFoundException(null, where.Display));
             }
-            return files.OrderBy(f => f.Name, StringComparer.Ordinal).Select(f => new SourceEntry(where.UrlOf(f.Name), f.Length)).ToList();
+            return files.OrderBy(f => f.Name, StringComparer.Ordinal).Select(f => new SourceEntry(where.UrlOf(f.Name), f.Length, f.Version)).ToList();
         }
         catch (Exception e) when (Translate(e, where, account) is { } translated)
         {
@@ -94,16 +95,21 @@ public sealed class BlobSourceStore : ISourceStore
         }
     }
 
-    public async Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken)
+    public async Task<Stream> OpenReadAsync(string location, string? version, CancellationToken cancellationToken)
     {
         var where = BlobSourceLocation.Parse(location);
         var account = AccountFor(where);
         try
         {
-            // One GET for the whole blob; the SDK's stream resumes from where it was if the connection drops.
+            // One GET for the whole blob; the SDK's stream resumes from where it was if the connection drops (If-Match on
+            // the ETag of the first answer, so a resumed read never continues into other content).
             var response = await account.Service.GetBlobContainerClient(where.Container).GetBlobClient(where.BlobName)
-                .DownloadStreamingAsync(new BlobDownloadOptions(), cancellationToken);
+                .DownloadStreamingAsync(new BlobDownloadOptions { Conditions = Pinned(version) }, cancellationToken);
             return response.Value.Content;
+        }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            throw await ChangedOrGoneAsync(account, where, e, cancellationToken);
         }
         catch (Exception e) when (Translate(e, where, account) is { } translated)
         {
@@ -111,7 +117,7 @@ public sealed class BlobSourceStore : ISourceStore
         }
     }
 
-    public async ValueTask<int> ReadAsync(string location, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    public async ValueTask<int> ReadAsync(string location, string? version, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         if (buffer.IsEmpty) return 0;
@@ -120,7 +126,7 @@ public sealed class BlobSourceStore : ISourceStore
         try
         {
             var response = await account.Service.GetBlobContainerClient(where.Container).GetBlobClient(where.BlobName)
-                .DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(offset, buffer.Length) }, cancellationToken);
+                .DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(offset, buffer.Length), Conditions = Pinned(version) }, cancellationToken);
             await using var content = response.Value.Content;
             return await content.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken);
         }
@@ -128,9 +134,32 @@ public sealed class BlobSourceStore : ISourceStore
         {
             return 0; // at or past the end of the blob
         }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            throw await ChangedOrGoneAsync(account, where, e, cancellationToken);
+        }
         catch (Exception e) when (Translate(e, where, account) is { } translated)
         {
             throw translated;
+        }
+    }
+
+    private static BlobRequestConditions? Pinned(string? version) => version is null ? null : new BlobRequestConditions { IfMatch = new ETag(version) };
+
+    /// <summary>
+    /// A pinned read was refused (412): the blob is another version now, or gone (a deleted blob fails If-Match too).
+    /// One look tells the user which.
+    /// </summary>
+    private static async Task<Exception> ChangedOrGoneAsync(Account account, BlobSourceLocation where, RequestFailedException refused, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var exists = await account.Service.GetBlobContainerClient(where.Container).GetBlobClient(where.BlobName).ExistsAsync(cancellationToken);
+            return exists.Value ? SourceException.Changed(where.Display, refused) : Translate(new RequestFailedException(404, "The blob is gone.", BlobErrorCode.BlobNotFound.ToString(), refused), where, account)!;
+        }
+        catch (Exception e) when (Translate(e, where, account) is { } translated)
+        {
+            return translated;
         }
     }
 
@@ -178,6 +207,8 @@ public sealed class BlobSourceStore : ISourceStore
         var url = where.Display;
         switch (e)
         {
+            case RequestFailedException { Status: 412 }:
+                return SourceException.Changed(where.Display, e);
             case RequestFailedException { Status: 404 } r:
                 var missing = r.ErrorCode == BlobErrorCode.ContainerNotFound
                     ? $"The audience snapshot {url} does not exist: the storage account {where.Account} has no container \"{where.Container}\". Check the URL."

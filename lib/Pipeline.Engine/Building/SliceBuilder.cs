@@ -38,7 +38,7 @@ public sealed class SliceBuilder(IStagingStore staging, IRunStore store, ExportP
         var built = recorded.Select(c => c.Seq).ToHashSet();
         // This slice's skipped lines so far, for the early stop: no need to build on once the limit is passed.
         var linesSkipped = recorded.Sum(c => Math.Max(c.RowsSkipped, c.LinesSkipped));
-        var file = new SourceFile(slice.Path, slice.Length, slice.Format, slice.Gzip);
+        var file = new SourceFile(slice.Path, slice.Length, slice.Format, slice.Gzip, slice.Version);
         using var reader = await OpenAsync(run, file, cancellationToken);
         var binding = ColumnBinding.Create(reader.Columns, spec, file.Path);
         var selection = new RowSelection(spec.SegmentId, spec.Source.SegmentsSeparator, run.WatermarkFrom, run.WatermarkTo, spec.Mode == ExportMode.Incremental);

@@ -1,7 +1,10 @@
 namespace Pipeline.Engine.Ports;
 
-/// <summary>One file of an audience snapshot as its store lists it: where it is (a path or a URL) and its length in bytes.</summary>
-public sealed record SourceEntry(string Location, long Length);
+/// <summary>
+/// One file of an audience snapshot as its store lists it: where it is (a path or a URL), its length in bytes, and its
+/// version (a blob's ETag; a local file's length and last write time), which pins a run to the content it listed.
+/// </summary>
+public sealed record SourceEntry(string Location, long Length, string? Version = null);
 
 /// <summary>
 /// Where audience snapshots are read from: local files, or blobs in Azure Storage. The engine lists a snapshot's
@@ -22,12 +25,17 @@ public interface ISourceStore
     /// </summary>
     Task<IReadOnlyList<SourceEntry>> ListAsync(string location, CancellationToken cancellationToken);
 
-    /// <summary>A sequential read stream over the whole file.</summary>
-    Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken);
+    /// <summary>
+    /// A sequential read stream over the whole file. With a <paramref name="version"/> (the one <see cref="ListAsync"/>
+    /// gave), a file that has changed since is refused with a <see cref="Sources.SourceException"/> (<see cref="Sources.SourceException.IsChanged"/>):
+    /// an export never mixes two versions of a snapshot. Null reads whatever is there.
+    /// </summary>
+    Task<Stream> OpenReadAsync(string location, string? version, CancellationToken cancellationToken);
 
     /// <summary>
     /// Reads the file's bytes from <paramref name="offset"/> into <paramref name="buffer"/>, filling it: fewer bytes
-    /// only at the end of the file (0 at or past it). Returns how many were read.
+    /// only at the end of the file (0 at or past it). Returns how many were read. <paramref name="version"/> as for
+    /// <see cref="OpenReadAsync"/>.
     /// </summary>
-    ValueTask<int> ReadAsync(string location, long offset, Memory<byte> buffer, CancellationToken cancellationToken);
+    ValueTask<int> ReadAsync(string location, string? version, long offset, Memory<byte> buffer, CancellationToken cancellationToken);
 }

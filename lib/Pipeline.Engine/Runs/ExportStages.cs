@@ -184,7 +184,7 @@ public sealed partial class ExportStages
         var columns = await SourceReaders.ReadColumnsAsync(_sources, files[0], run.Spec.Source, cancellationToken);
         _ = ColumnBinding.Create(columns, run.Spec, files[0].Path);
         var plan = await _store.SetOnceAsync(run.ProgressId, Documents.Plan,
-            new ExportPlan(files.Select((f, i) => new SlicePlan(i, f.Path, f.Length, f.Format, f.Gzip)).ToList(), _time.GetUtcNow()), cancellationToken);
+            new ExportPlan(files.Select((f, i) => new SlicePlan(i, f.Path, f.Length, f.Format, f.Gzip, f.Version)).ToList(), _time.GetUtcNow()), cancellationToken);
         Log.Planned(_logger, run.RunId, run.ActivationId, plan.Slices.Count, plan.Slices.Sum(s => s.Length));
         await HandOffAsync(run, RunStatus.Planning, RunStatus.Building,
             plan.Slices.Select(s => (StageMessage)new BuildSlice(run.RunId, s.Index) { Attempt = run.Attempt }).ToList(), cancellationToken);

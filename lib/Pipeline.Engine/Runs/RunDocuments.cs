@@ -6,7 +6,8 @@ namespace Pipeline.Engine.Runs;
 /// <summary>The source files a run reads, fixed once by PlanExport so every retry reads the same slices.</summary>
 public sealed record ExportPlan(IReadOnlyList<SlicePlan> Slices, DateTimeOffset PlannedAt);
 
-public sealed record SlicePlan(int Index, string Path, long Length, SourceFormat Format, bool Gzip);
+/// <summary>One slice of the plan: a source file, with the <paramref name="Version"/> listed when the run planned (its reads are pinned to it; null in plans recorded before versions were).</summary>
+public sealed record SlicePlan(int Index, string Path, long Length, SourceFormat Format, bool Gzip, string? Version = null);
 
 /// <summary>A built chunk: its rows are in staging under <see cref="StagingKey"/> (none when it kept no rows).</summary>
 public sealed record ChunkRecord(int Slice, int Seq, long RowsRead, long RowsWritten, long RowsSkipped, string? FirstSkipped, long Bytes, string? StagingKey, long LinesSkipped = 0);

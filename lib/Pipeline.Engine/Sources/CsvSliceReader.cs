@@ -57,7 +57,7 @@ public sealed class CsvSliceReader : ISliceReader
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(file);
-        var raw = new CountingStream(await store.OpenReadAsync(file.Path, cancellationToken));
+        var raw = new CountingStream(await store.OpenReadAsync(file.Path, file.Version, cancellationToken));
         Stream stream = file.Gzip ? new BufferedStream(new GzipSourceStream(raw, file.Path), 1 << 16) : raw;
         var reader = new CsvSliceReader(file, raw, stream, (byte)delimiter, (int)Math.Min(chunkSize, 512L * 1024 * 1024), (int)Math.Min(maxFieldSize, int.MaxValue));
         try

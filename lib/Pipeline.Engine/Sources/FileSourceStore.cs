@@ -6,7 +6,8 @@ namespace Pipeline.Engine.Sources;
 /// Snapshots on the local file system. It lives in the engine, not in Pipeline.Local, because the engine must work on
 /// paths without adapters: it is <see cref="Runs.ExportStages"/>' default and what the readers' path-based entry points,
 /// tests and benchmarks use, and it needs nothing beyond System.IO. Ranged reads are positional reads on the file
-/// (<see cref="RandomAccess"/>), done synchronously as before the port: the page cache answers them.
+/// (<see cref="RandomAccess"/>), done synchronously as before the port: the page cache answers them. A file's version is
+/// its length and last write time, as make and rsync judge a change: checked on the open handle before every read.
 /// </summary>
 public sealed class FileSourceStore : ISourceStore
 {
@@ -35,29 +36,42 @@ public sealed class FileSourceStore : ISourceStore
         return files;
     }
 
-    /// <summary>The file's full path and length; a symlinked snapshot is measured by its target (the link itself is a few bytes).</summary>
+    /// <summary>The file's full path, length and version; a symlinked snapshot is measured by its target (the link itself is a few bytes).</summary>
     public static SourceEntry Entry(string path)
     {
         var info = new FileInfo(path);
         if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true } target) info = target;
-        return new SourceEntry(Path.GetFullPath(path), info.Length);
+        return new SourceEntry(Path.GetFullPath(path), info.Length, VersionOf(info.Length, info.LastWriteTimeUtc));
     }
 
-    public Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken)
+    private static string VersionOf(long length, DateTime lastWriteUtc) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{length}@{lastWriteUtc.Ticks}");
+
+    public Task<Stream> OpenReadAsync(string location, string? version, CancellationToken cancellationToken)
     {
         RejectUrl(location);
+        FileStream stream;
         try
         {
-            return Task.FromResult<Stream>(new FileStream(location, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16,
-                FileOptions.Asynchronous | FileOptions.SequentialScan));
+            stream = new FileStream(location, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw CannotOpen(location, e);
         }
+        try
+        {
+            ThrowIfChanged(location, version, stream.SafeFileHandle);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+        return Task.FromResult<Stream>(stream);
     }
 
-    public ValueTask<int> ReadAsync(string location, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    public ValueTask<int> ReadAsync(string location, string? version, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         RejectUrl(location);
@@ -73,6 +87,7 @@ public sealed class FileSourceStore : ISourceStore
         }
         using (handle)
         {
+            ThrowIfChanged(location, version, handle);
             var read = 0;
             while (read < buffer.Length)
             {
@@ -82,6 +97,13 @@ public sealed class FileSourceStore : ISourceStore
             }
             return ValueTask.FromResult(read);
         }
+    }
+
+    /// <summary>The open file (the one read from here on, even if the path is replaced later) against the version listed.</summary>
+    private static void ThrowIfChanged(string location, string? version, Microsoft.Win32.SafeHandles.SafeFileHandle handle)
+    {
+        if (version is null) return;
+        if (VersionOf(RandomAccess.GetLength(handle), File.GetLastWriteTimeUtc(handle)) != version) throw SourceException.Changed(location);
     }
 
     /// <summary>A URL would otherwise be "a file that does not exist", which sends the user looking in the wrong place.</summary>

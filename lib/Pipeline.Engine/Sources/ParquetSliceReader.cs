@@ -74,10 +74,10 @@ internal sealed class ParquetHandle : IAsyncDisposable
 
     public static async Task<ParquetHandle> OpenAsync(ISourceStore store, SourceFile file, CancellationToken cancellationToken)
     {
-        var stream = new SourceRangeStream(store, file.Path, file.Length);
+        var stream = new SourceRangeStream(store, file.Path, file.Length, file.Version);
         try
         {
-            await CheckFramingAsync(store, stream, file.Path, cancellationToken);
+            await CheckFramingAsync(store, stream, file, cancellationToken);
             var reader = await ParquetReader.CreateAsync(stream, new ParquetOptions(), leaveStreamOpen: true, cancellationToken);
             return new ParquetHandle(stream, reader);
         }
@@ -91,7 +91,7 @@ internal sealed class ParquetHandle : IAsyncDisposable
     }
 
     /// <summary>"PAR1" at both ends and a footer that fits: what a file cut short or not Parquet at all lacks.</summary>
-    private static async Task CheckFramingAsync(ISourceStore store, SourceRangeStream stream, string path, CancellationToken cancellationToken)
+    private static async Task CheckFramingAsync(ISourceStore store, SourceRangeStream stream, SourceFile file, CancellationToken cancellationToken)
     {
         var length = stream.Length;
         var head = new byte[4];
@@ -100,7 +100,7 @@ internal sealed class ParquetHandle : IAsyncDisposable
         {
             // Only the 4 bytes: a window at the start would fetch bytes the column chunk reads fetch again. Parquet.Net
             // reads them too, from the stream, so they are handed to it.
-            var read = await store.ReadAsync(path, 0, head, cancellationToken);
+            var read = await store.ReadAsync(file.Path, file.Version, 0, head, cancellationToken);
             stream.Preload(0, head.AsSpan(0, read));
         }
         if (length >= 12)
@@ -111,12 +111,12 @@ internal sealed class ParquetHandle : IAsyncDisposable
         }
         stream.Position = 0;
         if (!head.AsSpan().SequenceEqual("PAR1"u8))
-            throw new SourceException($"{path} is not a Parquet file: it does not start with the Parquet marker PAR1 ({length} bytes). Check the file, or set \"format\" on the source.");
+            throw new SourceException($"{file.Path} is not a Parquet file: it does not start with the Parquet marker PAR1 ({length} bytes). Check the file, or set \"format\" on the source.");
         if (!tail.AsSpan(4).SequenceEqual("PAR1"u8))
-            throw new SourceException($"{path}: truncated Parquet file: it does not end with the Parquet marker PAR1 after {length} bytes, so its footer is missing. The file was cut short, for example by an interrupted copy or upload: write it again.");
+            throw new SourceException($"{file.Path}: truncated Parquet file: it does not end with the Parquet marker PAR1 after {length} bytes, so its footer is missing. The file was cut short, for example by an interrupted copy or upload: write it again.");
         var footer = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(tail);
         if (footer > length - 12)
-            throw new SourceException($"{path}: corrupt Parquet file: its footer claims {footer} bytes, more than the {length}-byte file holds: write it again.");
+            throw new SourceException($"{file.Path}: corrupt Parquet file: its footer claims {footer} bytes, more than the {length}-byte file holds: write it again.");
     }
 
     public async ValueTask DisposeAsync()
@@ -219,7 +219,7 @@ internal sealed class ParquetChunk(ISourceStore store, SourceFile file, int rowG
                     if (raw is not null) SourceBuffers<byte>.Return(raw);
                     raw = SourceBuffers<byte>.Rent(size);
                 }
-                var read = await store.ReadAsync(file.Path, start, raw.AsMemory(0, size), cancellationToken);
+                var read = await store.ReadAsync(file.Path, file.Version, start, raw.AsMemory(0, size), cancellationToken);
                 if (!Decode(columns, index, raw.AsSpan(0, read), size, meta, leaf, list, group)) return false;
             }
             if (!IndexSegmentLists(binding, columns, group)) return false;

@@ -6,14 +6,28 @@ namespace Pipeline.Engine.Sources;
 /// <summary>
 /// One file of an audience snapshot. A slice of the export plan reads one of these. <paramref name="Path"/> is where its
 /// store finds it: a local path or a blob URL (never with a query: see <see cref="SourceLocation.UrlProblem"/>).
+/// <paramref name="Version"/> is what its store listed (<see cref="SourceEntry.Version"/>): reads are pinned to it.
 /// </summary>
-public sealed record SourceFile(string Path, long Length, SourceFormat Format, bool Gzip);
+public sealed record SourceFile(string Path, long Length, SourceFormat Format, bool Gzip, string? Version = null);
 
 /// <summary>A problem with the snapshot itself: missing file, unknown column, unreadable data.</summary>
 public sealed class SourceException(string message, Exception? inner = null) : Exception(message, inner)
 {
     /// <summary>The file, folder or blob is not there (a <see cref="FileNotFoundException"/> or <see cref="DirectoryNotFoundException"/> inside).</summary>
     public bool IsNotFound => InnerException is FileNotFoundException or DirectoryNotFoundException;
+
+    /// <summary>The file is not the version the run listed: it was replaced or written to while the export ran.</summary>
+    public bool IsChanged { get; private init; }
+
+    /// <summary>
+    /// <paramref name="location"/> changed after the run listed it. The attempt stops rather than export a mix of two
+    /// versions; a new attempt lists the snapshot again.
+    /// </summary>
+    public static SourceException Changed(string location, Exception? inner = null) =>
+        new($"The source file {SourceLocation.Display(location)} changed while the export read it (it was replaced or written to after the run listed it). " +
+            "The export stops rather than mix two versions of the snapshot. Fix: write a snapshot under a new name instead of replacing it while exports run; " +
+            "a retry of the run (automatic under the activation's retry policy, or `pipeline retry RUN_ID`) reads the snapshot as it is then.", inner)
+        { IsChanged = true };
 }
 
 /// <summary>
@@ -73,7 +87,7 @@ public static class SourceCatalog
         var format = declared != SourceFormat.Auto ? declared : DetectFormat(name)
             ?? throw new SourceException($"Cannot tell the format of {SourceLocation.Display(entry.Location)} from its name; set \"format\": \"csv\" or \"parquet\" on the source.");
         var gzip = name.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
-        return new SourceFile(entry.Location, entry.Length, format, gzip);
+        return new SourceFile(entry.Location, entry.Length, format, gzip, entry.Version);
     }
 
     /// <summary>Whether a file in a snapshot folder (or under a blob prefix) is part of it: a known extension, not hidden ('.') or internal ('_', as Spark's _SUCCESS).</summary>

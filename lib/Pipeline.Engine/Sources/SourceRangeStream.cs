@@ -17,16 +17,19 @@ internal sealed class SourceRangeStream : Stream
 
     private readonly ISourceStore _store;
     private readonly string _location;
+    private readonly string? _version;
     private readonly long _length;
     private readonly Window[] _windows = [new(), new()];
     private long _position;
     private long _uses;
     private bool _disposed;
 
-    public SourceRangeStream(ISourceStore store, string location, long length)
+    /// <param name="version">The version the file was listed at: every read is pinned to it (null: unpinned).</param>
+    public SourceRangeStream(ISourceStore store, string location, long length, string? version = null)
     {
         _store = store;
         _location = location;
+        _version = version;
         _length = length;
     }
 
@@ -77,7 +80,7 @@ internal sealed class SourceRangeStream : Stream
             }
             if (rest >= WindowSize)
             {
-                var n = await _store.ReadAsync(_location, _position, buffer.Slice(done, rest), cancellationToken);
+                var n = await _store.ReadAsync(_location, _version, _position, buffer.Slice(done, rest), cancellationToken);
                 done += n;
                 _position += n;
                 if (n < rest) break; // the file is shorter than listed: the caller sees a short read
@@ -118,7 +121,7 @@ internal sealed class SourceRangeStream : Stream
         var start = Math.Max(0, Math.Min(_position, _length - WindowSize));
         var length = (int)Math.Min(WindowSize, _length - start);
         window.Length = 0;
-        var n = await _store.ReadAsync(_location, start, window.Bytes.AsMemory(0, length), cancellationToken);
+        var n = await _store.ReadAsync(_location, _version, start, window.Bytes.AsMemory(0, length), cancellationToken);
         window.Start = start;
         window.Length = n;
         window.LastUse = ++_uses;

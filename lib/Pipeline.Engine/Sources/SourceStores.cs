@@ -22,11 +22,11 @@ public sealed class SourceStores : ISourceStore
     public Task<IReadOnlyList<SourceEntry>> ListAsync(string location, CancellationToken cancellationToken) =>
         For(location).ListAsync(location, cancellationToken);
 
-    public Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken) =>
-        For(location).OpenReadAsync(location, cancellationToken);
+    public Task<Stream> OpenReadAsync(string location, string? version, CancellationToken cancellationToken) =>
+        For(location).OpenReadAsync(location, version, cancellationToken);
 
-    public ValueTask<int> ReadAsync(string location, long offset, Memory<byte> buffer, CancellationToken cancellationToken) =>
-        For(location).ReadAsync(location, offset, buffer, cancellationToken);
+    public ValueTask<int> ReadAsync(string location, string? version, long offset, Memory<byte> buffer, CancellationToken cancellationToken) =>
+        For(location).ReadAsync(location, version, offset, buffer, cancellationToken);
 
     private ISourceStore For(string location)
     {

@@ -113,7 +113,7 @@ public class BlobSourceStoreTests
     {
         var store = new BlobSourceStore(credential: new StaticToken(), options: new StubHandler(_ => Error(HttpStatusCode.ServiceUnavailable, "ServerBusy")).Options());
 
-        var e = await Assert.ThrowsAsync<SourceUnavailableException>(async () => await store.ReadAsync(Url, 0, new byte[10], CancellationToken.None));
+        var e = await Assert.ThrowsAsync<SourceUnavailableException>(async () => await store.ReadAsync(Url, null, 0, new byte[10], CancellationToken.None));
 
         Assert.That(e!.Message, Does.Contain(Url).And.Contain("503 ServerBusy"));
         Assert.That(Engine.Runs.ExportStages.IsPermanent(e), Is.False);
@@ -125,7 +125,7 @@ public class BlobSourceStoreTests
         var stub = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.PartialContent) { Content = new ByteArrayContent([1, 2, 3, 4]) });
         var store = new BlobSourceStore(credential: new StaticToken(), options: stub.Options());
 
-        var read = await store.ReadAsync(Url, 1000, new byte[4], CancellationToken.None);
+        var read = await store.ReadAsync(Url, null, 1000, new byte[4], CancellationToken.None);
 
         Assert.That(read, Is.EqualTo(4));
         Assert.That(stub.Requests.Single().Range, Is.EqualTo("bytes=1000-1003"));

@@ -87,6 +87,27 @@ public class SliceBuilderTests
         Assert.That(Recorded.Sum(r => r.RowsSkipped), Is.LessThan(18_000), "it stopped before the end of the slice");
     }
 
+    [Test]
+    public async Task A_source_file_rewritten_after_the_plan_fails_the_build_and_no_chunk_of_it_is_recorded()
+    {
+        var (run, slice) = Plan(rows: 2_000);
+        slice = slice with { Version = Pipeline.Engine.Sources.FileSourceStore.Entry(slice.Path).Version };
+        await File.AppendAllTextAsync(slice.Path, "p-new,new@example.com,S1\n");
+        var staging = new MemoryStaging();
+        var store = Fake.Create<IRunStore>((method, args) => method switch
+        {
+            nameof(IRunStore.ListChunksAsync) => Task.FromResult<IReadOnlyList<ChunkRecord>>([]),
+            nameof(IRunStore.RecordChunkAsync) => Record((ChunkRecord)args[1]!, staging),
+            _ => throw new NotSupportedException(method),
+        });
+
+        var e = await Assert.ThrowsAsync<Pipeline.Engine.Sources.SourceException>(() => new SliceBuilder(staging, store, new ExportProgress(), new SemaphoreSlim(2, 2)).BuildAsync(run, slice, CancellationToken.None));
+
+        Assert.That(e!.IsChanged, Is.True, e.Message);
+        Assert.That(e.Message, Does.Contain("profiles.csv changed while the export read it"));
+        Assert.That(Recorded, Is.Empty);
+    }
+
     private ConcurrentBag<ChunkRecord> Recorded { get; } = [];
 
     private Task Record(ChunkRecord record, MemoryStaging staging)

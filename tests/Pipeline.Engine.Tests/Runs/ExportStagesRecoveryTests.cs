@@ -307,18 +307,18 @@ public class ExportStagesRecoveryTests
 
         public Task<IReadOnlyList<SourceEntry>> ListAsync(string location, CancellationToken cancellationToken) => FileSourceStore.Instance.ListAsync(location, cancellationToken);
 
-        public async Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken)
+        public async Task<Stream> OpenReadAsync(string location, string? version, CancellationToken cancellationToken)
         {
             _reading.TrySetResult();
             await _open.Task;
-            return await FileSourceStore.Instance.OpenReadAsync(location, cancellationToken);
+            return await FileSourceStore.Instance.OpenReadAsync(location, null, cancellationToken);
         }
 
-        public async ValueTask<int> ReadAsync(string location, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+        public async ValueTask<int> ReadAsync(string location, string? version, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
         {
             _reading.TrySetResult();
             await _open.Task;
-            return await FileSourceStore.Instance.ReadAsync(location, offset, buffer, cancellationToken);
+            return await FileSourceStore.Instance.ReadAsync(location, null, offset, buffer, cancellationToken);
         }
     }
 }

@@ -7,6 +7,7 @@ using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Manifests;
 using Pipeline.Engine.Ports;
 using Pipeline.Engine.Runs;
+using Pipeline.Engine.Sources;
 
 namespace Pipeline.Engine.Tests.Runs;
 
@@ -107,9 +108,9 @@ public class ExportStagesTests
         var b = Path.Combine(folder, "b.csv");
         Assert.That(plan!.Slices, Is.EqualTo(new[]
         {
-            new SlicePlan(0, a, new FileInfo(a).Length, SourceFormat.Csv, false),
-            new SlicePlan(1, b, new FileInfo(b).Length, SourceFormat.Csv, false),
-        }));
+            new SlicePlan(0, a, new FileInfo(a).Length, SourceFormat.Csv, false, FileSourceStore.Entry(a).Version),
+            new SlicePlan(1, b, new FileInfo(b).Length, SourceFormat.Csv, false, FileSourceStore.Entry(b).Version),
+        }), "each slice is pinned to the version listed");
         Assert.That(plan.PlannedAt, Is.EqualTo(_h.Time.GetUtcNow()));
         var stored = await _h.GetRunAsync(run.RunId);
         Assert.That(stored.Status, Is.EqualTo(RunStatus.Building));

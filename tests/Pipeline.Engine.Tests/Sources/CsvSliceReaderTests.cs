@@ -713,8 +713,8 @@ public class CsvSliceReaderTests
 
         public Task<IReadOnlyList<Ports.SourceEntry>> ListAsync(string location, CancellationToken cancellationToken) => throw new NotSupportedException();
 
-        public Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken) => Task.FromResult(file);
+        public Task<Stream> OpenReadAsync(string location, string? version, CancellationToken cancellationToken) => Task.FromResult(file);
 
-        public ValueTask<int> ReadAsync(string location, long offset, Memory<byte> buffer, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public ValueTask<int> ReadAsync(string location, string? version, long offset, Memory<byte> buffer, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }

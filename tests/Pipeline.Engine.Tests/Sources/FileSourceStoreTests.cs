@@ -42,7 +42,35 @@ public class FileSourceStoreTests
 
         var files = await FileSourceStore.Instance.ListAsync(path, CancellationToken.None);
 
-        Assert.That(files.Single(), Is.EqualTo(new Ports.SourceEntry(path, 3)));
+        Assert.That((files.Single().Location, files.Single().Length), Is.EqualTo((path, 3L)));
+    }
+
+    [Test]
+    public async Task A_file_rewritten_to_the_same_length_is_told_apart_by_its_last_write_time()
+    {
+        var path = Write("one.csv", "abc");
+        File.SetLastWriteTimeUtc(path, new DateTime(2026, 12, 1, 0, 0, 0, DateTimeKind.Utc));
+        var listed = (await FileSourceStore.Instance.ListAsync(path, CancellationToken.None)).Single();
+        File.WriteAllText(path, "xyz");
+        File.SetLastWriteTimeUtc(path, new DateTime(2026, 12, 1, 0, 0, 1, DateTimeKind.Utc));
+
+        var e = await Assert.ThrowsAsync<SourceException>(async () => await FileSourceStore.Instance.ReadAsync(path, listed.Version, 0, new byte[3], CancellationToken.None));
+
+        Assert.That(e!.IsChanged, Is.True, e.Message);
+    }
+
+    [Test]
+    public async Task A_symlinked_file_is_read_at_the_version_of_its_target()
+    {
+        var target = Write("target.csv", "hello");
+        var link = Path.Combine(_dir, "link.csv");
+        File.CreateSymbolicLink(link, target);
+
+        var listed = (await FileSourceStore.Instance.ListAsync(link, CancellationToken.None)).Single();
+        await using var stream = await FileSourceStore.Instance.OpenReadAsync(link, listed.Version, CancellationToken.None);
+
+        Assert.That(listed.Version, Is.EqualTo(FileSourceStore.Entry(target).Version));
+        Assert.That(new StreamReader(stream).ReadToEnd(), Is.EqualTo("hello"));
     }
 
     [Test]
@@ -77,8 +105,8 @@ public class FileSourceStoreTests
             Assert.That(() => FileSourceStore.List("https://a.blob.core.windows.net/c/a.csv"), Throws.InstanceOf<SourceException>().With.Message.EqualTo(
                 "The audience snapshot https://a.blob.core.windows.net/c/a.csv is a URL, and this host reads local files only. " +
                 "Copy the snapshot to a local folder, or run the export with the Azure source store (the pipeline CLI reads blob URLs)."));
-            Assert.That(() => FileSourceStore.Instance.OpenReadAsync("https://a/c", CancellationToken.None), Throws.InstanceOf<SourceException>());
-            Assert.That(() => FileSourceStore.Instance.ReadAsync("https://a/c", 0, new byte[1], CancellationToken.None).AsTask(), Throws.InstanceOf<SourceException>());
+            Assert.That(() => FileSourceStore.Instance.OpenReadAsync("https://a/c", null, CancellationToken.None), Throws.InstanceOf<SourceException>());
+            Assert.That(() => FileSourceStore.Instance.ReadAsync("https://a/c", null, 0, new byte[1], CancellationToken.None).AsTask(), Throws.InstanceOf<SourceException>());
         }
     }
 
@@ -86,12 +114,12 @@ public class FileSourceStoreTests
     public async Task Opens_a_file_to_stream_it_and_names_one_that_cannot_be_opened()
     {
         var path = Write("a.csv", "hello");
-        await using (var stream = await FileSourceStore.Instance.OpenReadAsync(path, CancellationToken.None))
+        await using (var stream = await FileSourceStore.Instance.OpenReadAsync(path, null, CancellationToken.None))
         using (var reader = new StreamReader(stream))
             Assert.That(await reader.ReadToEndAsync(), Is.EqualTo("hello"));
 
         var missing = Path.Combine(_dir, "missing.csv");
-        var e = (await Assert.ThrowsAsync<SourceException>(() => FileSourceStore.Instance.OpenReadAsync(missing, CancellationToken.None)))!;
+        var e = (await Assert.ThrowsAsync<SourceException>(() => FileSourceStore.Instance.OpenReadAsync(missing, null, CancellationToken.None)))!;
         Assert.That(e.Message, Does.StartWith($"Cannot open {missing}: "));
         Assert.That(e.IsNotFound, Is.True);
     }
@@ -104,14 +132,14 @@ public class FileSourceStoreTests
 
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(await FileSourceStore.Instance.ReadAsync(path, 3, buffer, CancellationToken.None), Is.EqualTo(4));
+            Assert.That(await FileSourceStore.Instance.ReadAsync(path, null, 3, buffer, CancellationToken.None), Is.EqualTo(4));
             Assert.That(buffer, Is.EqualTo("3456"u8.ToArray()));
-            Assert.That(await FileSourceStore.Instance.ReadAsync(path, 8, buffer, CancellationToken.None), Is.EqualTo(2));
+            Assert.That(await FileSourceStore.Instance.ReadAsync(path, null, 8, buffer, CancellationToken.None), Is.EqualTo(2));
             Assert.That(buffer[..2], Is.EqualTo("89"u8.ToArray()));
-            Assert.That(await FileSourceStore.Instance.ReadAsync(path, 20, buffer, CancellationToken.None), Is.Zero);
-            Assert.That(await FileSourceStore.Instance.ReadAsync(Path.Combine(_dir, "missing"), 0, Memory<byte>.Empty, CancellationToken.None), Is.Zero, "an empty read opens nothing");
-            Assert.That(() => FileSourceStore.Instance.ReadAsync(path, -1, buffer, CancellationToken.None).AsTask(), Throws.InstanceOf<ArgumentOutOfRangeException>());
-            Assert.That(() => FileSourceStore.Instance.ReadAsync(Path.Combine(_dir, "missing"), 0, buffer, CancellationToken.None).AsTask(),
+            Assert.That(await FileSourceStore.Instance.ReadAsync(path, null, 20, buffer, CancellationToken.None), Is.Zero);
+            Assert.That(await FileSourceStore.Instance.ReadAsync(Path.Combine(_dir, "missing"), null, 0, Memory<byte>.Empty, CancellationToken.None), Is.Zero, "an empty read opens nothing");
+            Assert.That(() => FileSourceStore.Instance.ReadAsync(path, null, -1, buffer, CancellationToken.None).AsTask(), Throws.InstanceOf<ArgumentOutOfRangeException>());
+            Assert.That(() => FileSourceStore.Instance.ReadAsync(Path.Combine(_dir, "missing"), null, 0, buffer, CancellationToken.None).AsTask(),
                 Throws.InstanceOf<SourceException>().With.Message.StartsWith($"Cannot open {Path.Combine(_dir, "missing")}: "));
         }
     }

@@ -58,8 +58,8 @@ public class SourceFileTests
 
             Assert.That(files, Is.EqualTo(new[]
             {
-                new SourceFile(Path.Combine(dir, "a.parquet"), 1, SourceFormat.Parquet, false),
-                new SourceFile(Path.Combine(dir, "b.csv.gz"), 2, SourceFormat.Csv, true),
+                new SourceFile(Path.Combine(dir, "a.parquet"), 1, SourceFormat.Parquet, false, FileSourceStore.Entry(Path.Combine(dir, "a.parquet")).Version),
+                new SourceFile(Path.Combine(dir, "b.csv.gz"), 2, SourceFormat.Csv, true, FileSourceStore.Entry(Path.Combine(dir, "b.csv.gz")).Version),
             }));
         }
         finally { Directory.Delete(dir, recursive: true); }

@@ -318,13 +318,13 @@ public class SourceRangeStreamTests
         public Task<IReadOnlyList<SourceEntry>> ListAsync(string location, CancellationToken cancellationToken) =>
             Task.FromResult<IReadOnlyList<SourceEntry>>([new SourceEntry(location, _files[location].Length)]);
 
-        public Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken)
+        public Task<Stream> OpenReadAsync(string location, string? version, CancellationToken cancellationToken)
         {
             Streams++;
             return Task.FromResult<Stream>(new MemoryStream(_files[location], writable: false));
         }
 
-        public ValueTask<int> ReadAsync(string location, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+        public ValueTask<int> ReadAsync(string location, string? version, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
         {
             var file = _files[location];
             var n = (int)Math.Max(0, Math.Min(buffer.Length, file.Length - offset));

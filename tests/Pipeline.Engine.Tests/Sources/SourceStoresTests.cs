@@ -19,8 +19,8 @@ public class SourceStoresTests
         var stores = new SourceStores(blobs, other);
 
         var listed = await stores.ListAsync("mem://c/a.csv", CancellationToken.None);
-        await using var stream = await stores.OpenReadAsync("mem://c/a.csv", CancellationToken.None);
-        var read = await stores.ReadAsync("mem://c/a.csv", 0, new byte[3], CancellationToken.None);
+        await using var stream = await stores.OpenReadAsync("mem://c/a.csv", null, CancellationToken.None);
+        var read = await stores.ReadAsync("mem://c/a.csv", null, 0, new byte[3], CancellationToken.None);
         var elsewhere = await stores.ListAsync("/data/a.csv", CancellationToken.None);
 
         using (Assert.EnterMultipleScope())
@@ -43,7 +43,7 @@ public class SourceStoresTests
         Assert.That(stores.Accepts("/data/a.csv"), Is.False);
         var e = (await Assert.ThrowsAsync<SourceException>(() => stores.ListAsync("/data/a.csv", CancellationToken.None)))!;
         Assert.That(e.Message, Is.EqualTo("The audience snapshot /data/a.csv cannot be read here: no source store accepts it."));
-        var url = (await Assert.ThrowsAsync<SourceException>(() => stores.OpenReadAsync("https://a.blob.core.windows.net/c/p.csv?sig=x", CancellationToken.None)))!;
+        var url = (await Assert.ThrowsAsync<SourceException>(() => stores.OpenReadAsync("https://a.blob.core.windows.net/c/p.csv?sig=x", null, CancellationToken.None)))!;
         Assert.That(url.Message, Does.StartWith("The audience snapshot https://a.blob.core.windows.net/c/p.csv is a URL, and this host reads local files only."));
     }
 
@@ -59,13 +59,13 @@ public class SourceStoresTests
             return Task.FromResult<IReadOnlyList<SourceEntry>>([new SourceEntry($"{name}:{location}", 4)]);
         }
 
-        public Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken)
+        public Task<Stream> OpenReadAsync(string location, string? version, CancellationToken cancellationToken)
         {
             Calls.Add("open");
             return Task.FromResult<Stream>(new MemoryStream(new byte[4]));
         }
 
-        public ValueTask<int> ReadAsync(string location, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+        public ValueTask<int> ReadAsync(string location, string? version, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
         {
             Calls.Add("read");
             return ValueTask.FromResult(buffer.Length);

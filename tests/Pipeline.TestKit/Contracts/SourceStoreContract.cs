@@ -37,6 +37,8 @@ public abstract class SourceStoreContract
         return bytes;
     }
 
+    private static (string Location, long Length)[] Unversioned(IEnumerable<SourceEntry> entries) => entries.Select(e => (e.Location, e.Length)).ToArray();
+
     private async Task<Dictionary<string, byte[]>> WriteSnapshotAsync()
     {
         var files = new Dictionary<string, byte[]>(StringComparer.Ordinal)
@@ -90,8 +92,8 @@ public abstract class SourceStoreContract
         var single = await Store.ListAsync(LocationOf("a.csv.gz"), CancellationToken.None);
         var unlisted = await Store.ListAsync(LocationOf("_part.csv"), CancellationToken.None);
 
-        Assert.That(single, Is.EqualTo(new[] { new SourceEntry(LocationOf("a.csv.gz"), 2_345) }));
-        Assert.That(unlisted, Is.EqualTo(new[] { new SourceEntry(LocationOf("_part.csv"), 5) }), "a file named explicitly is read, like a folder's");
+        Assert.That(Unversioned(single), Is.EqualTo(new[] { (LocationOf("a.csv.gz"), 2_345L) }));
+        Assert.That(Unversioned(unlisted), Is.EqualTo(new[] { (LocationOf("_part.csv"), 5L) }), "a file named explicitly is read, like a folder's");
     }
 
     [Test]
@@ -101,7 +103,7 @@ public abstract class SourceStoreContract
 
         var listed = await Store.ListAsync(LocationOf("sub"), CancellationToken.None);
 
-        Assert.That(listed, Is.EqualTo(new[] { new SourceEntry(LocationOf("sub/f.csv"), 5) }));
+        Assert.That(Unversioned(listed), Is.EqualTo(new[] { (LocationOf("sub/f.csv"), 5L) }));
     }
 
     [Test]
@@ -119,7 +121,7 @@ public abstract class SourceStoreContract
         var content = Bytes(3 * 1024 * 1024 + 17, 12);
         await WriteAsync("big.csv", content, CancellationToken.None);
 
-        await using var stream = await Store.OpenReadAsync(LocationOf("big.csv"), CancellationToken.None);
+        await using var stream = await Store.OpenReadAsync(LocationOf("big.csv"), null, CancellationToken.None);
         using var copy = new MemoryStream();
         await stream.CopyToAsync(copy);
 
@@ -139,7 +141,7 @@ public abstract class SourceStoreContract
         await WriteAsync("range.parquet", content, CancellationToken.None);
         var buffer = new byte[length];
 
-        var read = await Store.ReadAsync(LocationOf("range.parquet"), offset, buffer, CancellationToken.None);
+        var read = await Store.ReadAsync(LocationOf("range.parquet"), null, offset, buffer, CancellationToken.None);
 
         Assert.That(read, Is.EqualTo(expected));
         Assert.That(buffer.AsSpan(0, read).ToArray(), Is.EqualTo(content.AsSpan(Math.Min(offset, content.Length), expected).ToArray()));
@@ -151,8 +153,8 @@ public abstract class SourceStoreContract
         await WriteAsync("empty.csv", [], CancellationToken.None);
 
         var listed = await Store.ListAsync(LocationOf("empty.csv"), CancellationToken.None);
-        var read = await Store.ReadAsync(LocationOf("empty.csv"), 0, new byte[10], CancellationToken.None);
-        await using var stream = await Store.OpenReadAsync(LocationOf("empty.csv"), CancellationToken.None);
+        var read = await Store.ReadAsync(LocationOf("empty.csv"), null, 0, new byte[10], CancellationToken.None);
+        await using var stream = await Store.OpenReadAsync(LocationOf("empty.csv"), null, CancellationToken.None);
 
         Assert.That(listed.Single().Length, Is.Zero);
         Assert.That(read, Is.Zero);
@@ -177,8 +179,8 @@ public abstract class SourceStoreContract
         await WriteSnapshotAsync();
         var missing = LocationOf("gone.csv");
 
-        var open = await Assert.ThrowsAsync<SourceException>(() => Store.OpenReadAsync(missing, CancellationToken.None));
-        var range = await Assert.ThrowsAsync<SourceException>(async () => await Store.ReadAsync(missing, 0, new byte[10], CancellationToken.None));
+        var open = await Assert.ThrowsAsync<SourceException>(() => Store.OpenReadAsync(missing, null, CancellationToken.None));
+        var range = await Assert.ThrowsAsync<SourceException>(async () => await Store.ReadAsync(missing, null, 0, new byte[10], CancellationToken.None));
 
         Assert.That(open!.IsNotFound, Is.True, open.Message);
         Assert.That(range!.IsNotFound, Is.True, range.Message);
@@ -195,5 +197,61 @@ public abstract class SourceStoreContract
 
         Assert.That(e!.Message, Does.Contain("holds no .csv, .csv.gz, .txt, .tsv or .parquet"));
         Assert.That(e.IsNotFound, Is.False);
+    }
+
+    [Test]
+    public async Task Every_file_is_listed_with_a_version_that_stays_while_the_file_does()
+    {
+        await WriteSnapshotAsync();
+
+        var first = await Store.ListAsync(Folder, CancellationToken.None);
+        var again = await Store.ListAsync(Folder, CancellationToken.None);
+        var single = await Store.ListAsync(LocationOf("b.csv"), CancellationToken.None);
+
+        Assert.That(first.Select(e => e.Version), Has.All.Not.Null.And.All.Not.Empty);
+        Assert.That(again, Is.EqualTo(first));
+        Assert.That(single.Single().Version, Is.EqualTo(first.Single(e => e.Location == LocationOf("b.csv")).Version), "a file named alone has the version its folder lists");
+    }
+
+    [Test]
+    public async Task A_file_rewritten_after_it_was_listed_is_refused_at_the_listed_version_and_read_at_the_new_one()
+    {
+        await WriteAsync("snapshot.csv", Bytes(4_000, 20), CancellationToken.None);
+        var listed = (await Store.ListAsync(LocationOf("snapshot.csv"), CancellationToken.None)).Single();
+        var rewritten = Bytes(5_000, 21);
+        await WriteAsync("snapshot.csv", rewritten, CancellationToken.None);
+
+        var open = await Assert.ThrowsAsync<SourceException>(() => Store.OpenReadAsync(listed.Location, listed.Version, CancellationToken.None));
+        var range = await Assert.ThrowsAsync<SourceException>(async () => await Store.ReadAsync(listed.Location, listed.Version, 0, new byte[10], CancellationToken.None));
+        var now = (await Store.ListAsync(LocationOf("snapshot.csv"), CancellationToken.None)).Single();
+        var buffer = new byte[rewritten.Length];
+        var read = await Store.ReadAsync(now.Location, now.Version, 0, buffer, CancellationToken.None);
+        await using var stream = await Store.OpenReadAsync(now.Location, now.Version, CancellationToken.None);
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy);
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(open!.IsChanged, Is.True, open.Message);
+            Assert.That(range!.IsChanged, Is.True, range.Message);
+            Assert.That(open.Message, Does.StartWith($"The source file {SourceLocation.Display(listed.Location)} changed while the export read it"));
+            Assert.That(now.Version, Is.Not.EqualTo(listed.Version));
+            Assert.That(buffer.AsSpan(0, read).ToArray(), Is.EqualTo(rewritten));
+            Assert.That(copy.ToArray(), Is.EqualTo(rewritten));
+        }
+    }
+
+    [Test]
+    public async Task Without_a_version_a_read_takes_the_file_as_it_is()
+    {
+        await WriteAsync("snapshot.csv", Bytes(100, 22), CancellationToken.None);
+        var listed = (await Store.ListAsync(LocationOf("snapshot.csv"), CancellationToken.None)).Single();
+        var rewritten = Bytes(120, 23);
+        await WriteAsync("snapshot.csv", rewritten, CancellationToken.None);
+
+        var buffer = new byte[200];
+        var read = await Store.ReadAsync(listed.Location, null, 0, buffer, CancellationToken.None);
+
+        Assert.That(buffer.AsSpan(0, read).ToArray(), Is.EqualTo(rewritten));
     }
 }

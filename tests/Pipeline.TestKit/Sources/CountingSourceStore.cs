@@ -21,15 +21,15 @@ public sealed class CountingSourceStore(ISourceStore inner) : ISourceStore
 
     public Task<IReadOnlyList<SourceEntry>> ListAsync(string location, CancellationToken cancellationToken) => inner.ListAsync(location, cancellationToken);
 
-    public Task<Stream> OpenReadAsync(string location, CancellationToken cancellationToken)
+    public Task<Stream> OpenReadAsync(string location, string? version, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _streams);
-        return inner.OpenReadAsync(location, cancellationToken);
+        return inner.OpenReadAsync(location, version, cancellationToken);
     }
 
-    public async ValueTask<int> ReadAsync(string location, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    public async ValueTask<int> ReadAsync(string location, string? version, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
-        var n = await inner.ReadAsync(location, offset, buffer, cancellationToken);
+        var n = await inner.ReadAsync(location, version, offset, buffer, cancellationToken);
         Interlocked.Increment(ref _rangedReads);
         Interlocked.Add(ref _rangedBytes, n);
         Reads.Enqueue((location, offset, n));
