@@ -57,7 +57,7 @@ public sealed class CsvSliceReader : ISliceReader
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(file);
-        var raw = new CountingStream(await store.OpenReadAsync(file.Path, file.Version, cancellationToken));
+        var raw = new CountingStream(await store.OpenReadAsync(file.Path, file.Version, cancellationToken), file.Version is null ? null : file);
         Stream stream = file.Gzip ? new BufferedStream(new GzipSourceStream(raw, file.Path), 1 << 16) : raw;
         var reader = new CsvSliceReader(file, raw, stream, (byte)delimiter, (int)Math.Min(chunkSize, 512L * 1024 * 1024), (int)Math.Min(maxFieldSize, int.MaxValue));
         try
@@ -273,25 +273,31 @@ internal sealed class CsvChunk(int seq, byte[] buffer, int length, long firstLin
     }
 }
 
-/// <summary>The store's stream, counting the bytes read from it (compressed bytes for .gz): how far reading has got.</summary>
-internal sealed class CountingStream(Stream inner) : Stream
+/// <summary>
+/// The store's stream, counting the bytes read from it (compressed bytes for .gz): how far reading has got. For a
+/// <paramref name="pinned"/> file it also checks that the stream ends at the length listed: a local file written to
+/// after it was opened (a blob's GET is one version) is refused as changed, not read as a longer or shorter snapshot.
+/// </summary>
+internal sealed class CountingStream(Stream inner, SourceFile? pinned = null) : Stream
 {
     public long BytesRead { get; private set; }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var n = await inner.ReadAsync(buffer, cancellationToken);
-        BytesRead += n;
-        return n;
+        return Counted(n, buffer.Length);
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override int Read(Span<byte> buffer)
+    public override int Read(Span<byte> buffer) => Counted(inner.Read(buffer), buffer.Length);
+
+    private int Counted(int n, int asked)
     {
-        var n = inner.Read(buffer);
         BytesRead += n;
+        if (pinned is not null && (BytesRead > pinned.Length || (n == 0 && asked > 0 && BytesRead != pinned.Length)))
+            throw SourceException.Changed(pinned.Path);
         return n;
     }
 

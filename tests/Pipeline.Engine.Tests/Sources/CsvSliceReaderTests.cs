@@ -695,6 +695,27 @@ public class CsvSliceReaderTests
         }
     }
 
+    [TestCase(100, 100, false)]
+    [TestCase(101, 100, true)]
+    [TestCase(99, 100, true)]
+    public void A_pinned_file_must_end_at_its_listed_length(int actual, int listed, bool changed)
+    {
+        var file = new SourceFile("/data/p.csv", listed, SourceFormat.Csv, false, Version: "v1");
+        using var counting = new CountingStream(new MemoryStream(new byte[actual]), file);
+        var buffer = new byte[64];
+
+        void ReadToEnd()
+        {
+            while (counting.Read(buffer) > 0) { }
+        }
+
+        if (changed)
+            Assert.That(ReadToEnd, Throws.InstanceOf<SourceException>().With.Property(nameof(SourceException.IsChanged)).True
+                .And.Message.StartsWith("The source file /data/p.csv changed while the export read it"));
+        else
+            Assert.That(ReadToEnd, Throws.Nothing);
+    }
+
     /// <summary>A stream that remembers being disposed.</summary>
     private sealed class TrackedStream(byte[] bytes) : MemoryStream(bytes)
     {
