@@ -49,7 +49,7 @@ internal static class CliContext
             return ExitCodes.ExportFailed;
         }
         // (An SDK retry that gave up only on timeouts holds no RequestFailedException, but is the SDK's all the same.)
-        catch (Exception e) when (StorageOutage.IsAzureFailure(e) || (e is AggregateException && StorageOutage.IsOutage(e)))
+        catch (Exception e) when (StorageOutage.IsAzureFailure(e) || StorageOutage.IsStorageOutage(e))
         {
             // Status and code only: the SDK's message carries response details that help nobody here.
             Console.Error.WriteLine($"error: an Azure Storage request failed ({StorageOutage.Describe(e)}). Rerun the same command to resume: finished work is kept.");

@@ -144,7 +144,7 @@ public sealed partial class AzurePipeline : IExportPipeline
             {
                 return await DriveReachableAsync(ids, () => unreachableSince = null, cancellationToken);
             }
-            catch (Exception e) when (StorageOutage.IsOutage(e) && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (StorageOutage.IsStorageOutage(e) && !cancellationToken.IsCancellationRequested)
             {
                 // Nothing is lost while the account is away: recorded work stays recorded, and held messages come back
                 // when their lease ends. So wait and drive again, up to the limit.
@@ -165,7 +165,7 @@ public sealed partial class AzurePipeline : IExportPipeline
     /// <summary>The longest one storage call keeps retrying before it fails (<see cref="StorageOutage.WithRetries"/>), with room to spare.</summary>
     private static readonly TimeSpan OneCallGivesUpWithin = TimeSpan.FromMinutes(4);
 
-    /// <param name="reachable">Called whenever the queues were served without an outage.</param>
+    /// <param name="reachable">Called after every pass whose queue and table calls all answered.</param>
     private async Task<IReadOnlyList<ExportRun>> DriveReachableAsync(List<string> ids, Action reachable, CancellationToken cancellationToken)
     {
         var resent = new HashSet<string>(StringComparer.Ordinal);
@@ -174,7 +174,6 @@ public sealed partial class AzurePipeline : IExportPipeline
         while (true)
         {
             await _processor.DrainAsync(HandleAsync, PoisonAsync, cancellationToken);
-            reachable();
             var open = new List<ExportRun>();
             foreach (var id in ids)
             {
@@ -182,6 +181,8 @@ public sealed partial class AzurePipeline : IExportPipeline
             }
             if (open.Count == 0) break;
             var queued = await CountQueuedAsync(cancellationToken);
+            // Queues and tables answered this pass (a drain alone would not show the tables are back).
+            reachable();
             if (queued > 0)
             {
                 if (!told) _options.Waiting?.Invoke(queued);

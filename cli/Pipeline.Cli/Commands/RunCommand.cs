@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Pipeline.Engine.Configuration;
+using Pipeline.Azure.Storage;
 using Pipeline.Engine.Runs;
+using Pipeline.Engine.Scheduling;
 
 namespace Pipeline.Cli.Commands;
 
@@ -42,40 +44,24 @@ internal static class RunCommand
             if (activationId is not null) return await RunSlotAsync(backend, config, configPath, pipeline, activationId, slotText!, cancellationToken);
 
             var sweep = new StaleUploadSweep(adapters, TimeProvider.System);
-            var failed = false;
-            while (true)
+            if (parse.GetValue(once))
             {
-                await sweep.RunIfDueAsync(config, cancellationToken);
-                var stopwatch = Stopwatch.StartNew();
-                IReadOnlyList<ExportRun> runs;
-                await using (new ProgressDisplay(pipeline.Progress))
-                {
-                    runs = await pipeline.RunDueAsync(config.Activations, cancellationToken);
-                }
-                foreach (var run in runs)
-                {
-                    // Each run's own duration: runs of one tick share the workers, so the tick's time would mislead.
-                    var took = run.CompletedAt is { } done ? done - run.CreatedAt : stopwatch.Elapsed;
-                    var hints = await HintsAsync(config, configPath, pipeline, run, cancellationToken);
-                    failed |= await RunReport.PrintAsync(pipeline.Store, run, took, pipeline.Progress, hints, cancellationToken) != ExitCodes.Success;
-                    if (!hints.InProgressElsewhere && !backend.IsAzure) await RunSummary.WriteAsync(config, run, cancellationToken);
-                }
-                if (!backend.IsAzure) await RunSummary.WriteMissingAsync(config, pipeline.Store, cancellationToken);
-                var now = TimeProvider.System.GetUtcNow();
-                var next = config.Activations.Where(a => a.Enabled).Select(a => (a.Id, a.Schedule, Slot: a.Schedule.NextSlot(now))).Where(x => x.Slot is not null).OrderBy(x => x.Slot).FirstOrDefault();
-                if (runs.Count == 0) Console.WriteLine("Nothing is due.");
-                if (parse.GetValue(once))
-                {
-                    if (next.Slot is { } n) Console.WriteLine($"Next: {next.Id} at {next.Schedule.FormatSlot(n)}.");
-                    return failed ? ExitCodes.ExportFailed : ExitCodes.Success;
-                }
-                // Wake at the next slot, but at least once a minute so edits to pipeline.json are picked up.
-                var wait = next.Slot is { } slot ? slot - now : TimeSpan.FromMinutes(1);
-                wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromMinutes(1).Ticks));
-                Console.WriteLine($"Waiting {wait.TotalSeconds:0} s{(next.Slot is { } s2 ? $" (next: {next.Id} at {next.Schedule.FormatSlot(s2)})" : "")}; Ctrl+C stops.");
-                await Task.Delay(wait, TimeProvider.System, cancellationToken);
-                config = await backend.ReloadAsync(config, configPath, cancellationToken);
+                var (next, failed) = await TickAsync(backend, config, configPath, pipeline, sweep, cancellationToken);
+                if (next.Slot is { } n) Console.WriteLine($"Next: {next.Id} at {next.Schedule!.FormatSlot(n)}.");
+                return failed ? ExitCodes.ExportFailed : ExitCodes.Success;
             }
+            await SchedulerLoop.RunAsync(async (tick, ct) =>
+            {
+                // Edits to pipeline.json (or a newly published config) take effect at the next tick.
+                if (tick > 0) config = await backend.ReloadAsync(config, configPath, ct);
+                var (next, _) = await TickAsync(backend, config, configPath, pipeline, sweep, ct);
+                // Wake at the next slot, but at least once a minute so edits to pipeline.json are picked up.
+                var wait = next.Slot is { } slot ? slot - TimeProvider.System.GetUtcNow() : TimeSpan.FromMinutes(1);
+                wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromMinutes(1).Ticks));
+                Console.WriteLine($"Waiting {wait.TotalSeconds:0} s{(next.Slot is { } s2 ? $" (next: {next.Id} at {next.Schedule!.FormatSlot(s2)})" : "")}; Ctrl+C stops.");
+                return wait;
+            }, e => backend.IsAzure && StorageOutage.IsStorageOutage(e), TimeProvider.System, Console.Error, cancellationToken);
+            return ExitCodes.Success; // not reached: the loop ends by Ctrl+C (a cancellation) or a failure
         }));
         return command;
     }
@@ -84,6 +70,37 @@ internal static class RunCommand
         Microsoft.Extensions.Logging.ILoggerFactory loggers, CancellationToken cancellationToken) =>
         backend.OpenAsync(config.StatePath, config.StagingPath, config.Activations.Count > 0 ? config.Activations[0].Spec.Tuning.Parallelism : 0,
             config.Watchdog, adapters, loggers, cancellationToken);
+
+    /// <summary>
+    /// One tick of the scheduler: the stale-upload sweep when due, every due run driven to its end and reported.
+    /// Returns the next slot of any enabled activation and whether a run failed.
+    /// </summary>
+    private static async Task<((string Id, ExportSchedule? Schedule, DateTimeOffset? Slot) Next, bool Failed)> TickAsync(Backend backend, PipelineConfig config,
+        string? configPath, IExportPipeline pipeline, StaleUploadSweep sweep, CancellationToken cancellationToken)
+    {
+        var failed = false;
+        await sweep.RunIfDueAsync(config, cancellationToken);
+        var stopwatch = Stopwatch.StartNew();
+        IReadOnlyList<ExportRun> runs;
+        await using (new ProgressDisplay(pipeline.Progress))
+        {
+            runs = await pipeline.RunDueAsync(config.Activations, cancellationToken);
+        }
+        foreach (var run in runs)
+        {
+            // Each run's own duration: runs of one tick share the workers, so the tick's time would mislead.
+            var took = run.CompletedAt is { } done ? done - run.CreatedAt : stopwatch.Elapsed;
+            var hints = await HintsAsync(config, configPath, pipeline, run, cancellationToken);
+            failed |= await RunReport.PrintAsync(pipeline.Store, run, took, pipeline.Progress, hints, cancellationToken) != ExitCodes.Success;
+            if (!hints.InProgressElsewhere && !backend.IsAzure) await RunSummary.WriteAsync(config, run, cancellationToken);
+        }
+        if (!backend.IsAzure) await RunSummary.WriteMissingAsync(config, pipeline.Store, cancellationToken);
+        var now = TimeProvider.System.GetUtcNow();
+        var next = config.Activations.Where(a => a.Enabled).Select(a => (a.Id, (ExportSchedule?)a.Schedule, Slot: a.Schedule.NextSlot(now))).Where(x => x.Slot is not null)
+            .OrderBy(x => x.Slot).FirstOrDefault();
+        if (runs.Count == 0) Console.WriteLine("Nothing is due.");
+        return (next, failed);
+    }
 
     /// <summary>What the report says beyond the run: the retry `run` will make by itself, if any (only the latest slot's run is retried).</summary>
     /// <param name="configPath">How commands the report prints name the config; null for the published one.</param>

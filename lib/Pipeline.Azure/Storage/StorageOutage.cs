@@ -44,6 +44,13 @@ public static class StorageOutage
         _ => false,
     };
 
+    /// <summary>
+    /// An outage of the storage account itself: an <see cref="IsOutage"/> failure that an Azure SDK call gave (an SDK
+    /// retry that ran out is an aggregate, even when every try timed out). A full disk or a broken local file is an
+    /// IOException too, and not the account's: waiting for the account does not mend it.
+    /// </summary>
+    public static bool IsStorageOutage(Exception e) => IsOutage(e) && (IsAzureFailure(e) || e is AggregateException);
+
     /// <summary>Whether <paramref name="e"/> came from an Azure SDK call (so it may be described as Azure Storage's).</summary>
     public static bool IsAzureFailure(Exception e) =>
         e is RequestFailedException || (e is AggregateException a && a.InnerExceptions.Any(i => i is RequestFailedException));
@@ -67,6 +74,6 @@ public static class StorageOutage
     public static string Explain(Exception e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        return IsOutage(e) && IsAzureFailure(e) ? $"Azure Storage is unreachable ({Describe(e)})" : e.Message;
+        return IsStorageOutage(e) ? $"Azure Storage is unreachable ({Describe(e)})" : e.Message;
     }
 }

@@ -264,6 +264,8 @@ public sealed partial class ExportStages
         var firstSkipped = chunks.Select(c => c.FirstSkipped).FirstOrDefault(s => s is not null);
         SkippedRowLimit.Check(spec, chunks.Sum(c => c.RowsRead), chunks.Sum(c => c.RowsSkipped), chunks.Sum(c => Math.Max(c.RowsSkipped, c.LinesSkipped)), firstSkipped);
         var header = BuildHeader(spec);
+        // A headerless gzip file of no rows would be 0 bytes, which is not gzip: that one file is an empty member instead.
+        if (header.Length == 0 && spec.Output.Compression == OutputCompression.Gzip && chunks.All(c => c.Bytes == 0)) header = EmptyGzipMember;
         var headerKey = StagingKeys.Header(run.ProgressId);
         if (header.Length > 0) await _staging.WriteAsync(headerKey, header, cancellationToken);
 
@@ -328,13 +330,7 @@ public sealed partial class ExportStages
             rows.EndRow();
         }
         rows.Flush();
-        if (sink != buffer)
-        {
-            sink.Dispose();
-            // Without a header the gzip stream was given nothing and wrote nothing; a file of no row would then be 0 bytes,
-            // which is not gzip. An empty member keeps every file valid gzip.
-            if (buffer.Length == 0) return EmptyGzipMember;
-        }
+        if (sink != buffer) sink.Dispose(); // given nothing (no header), the gzip stream writes nothing
         return buffer.ToArray();
     }
 

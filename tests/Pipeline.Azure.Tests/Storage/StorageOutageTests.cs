@@ -52,6 +52,21 @@ public class StorageOutageTests
         Assert.That(StorageOutage.Explain(new InvalidOperationException("a bug")), Is.EqualTo("a bug"));
     }
 
+    [Test]
+    public void A_storage_outage_is_the_accounts_not_a_local_disk_or_file()
+    {
+        var timedOut = new AggregateException("Retry failed after 6 tries.", new TaskCanceledException("timeout"), new TaskCanceledException("timeout"));
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(StorageOutage.IsStorageOutage(NoResponse("Connection refused (127.0.0.1:10001)")), Is.True);
+            Assert.That(StorageOutage.IsStorageOutage(timedOut), Is.True, "every try timed out");
+            Assert.That(StorageOutage.Explain(timedOut), Is.EqualTo("Azure Storage is unreachable (no answer within the network timeout)"));
+            Assert.That(StorageOutage.IsStorageOutage(new IOException("No space left on device")), Is.False);
+            Assert.That(StorageOutage.IsStorageOutage(new FileNotFoundException("gone", "/data/a.csv")), Is.False);
+            Assert.That(StorageOutage.IsStorageOutage(new RequestFailedException(403, "denied", "AuthorizationFailure", null)), Is.False);
+        }
+    }
 
     [Test]
     public void Only_an_sdk_failure_is_described_as_azure_storages()

@@ -217,6 +217,18 @@ public class ExportStagesTests
     }
 
     [Test]
+    public async Task A_gzip_export_with_rows_and_without_a_header_is_the_chunks_alone()
+    {
+        var run = await _h.ExportAsync(_h.Spec(_h.WriteSource("a.csv", 40), s => s with { Output = s.Output with { Compression = OutputCompression.Gzip, Header = false } }));
+
+        var bytes = _h.Destination.Objects["daily/vip_001.csv.gz"];
+        var chunks = await _h.Store.ListChunksAsync(run.ProgressId, CancellationToken.None);
+        Assert.That(Gunzip(bytes), Is.EqualTo(Rows(0, 40)));
+        Assert.That(bytes.Length, Is.EqualTo(chunks.Sum(c => c.Bytes)), "no empty member or header in front of the rows");
+        Assert.That(_h.Staging.Writes.Select(w => w.Key), Has.None.EqualTo(StagingKeys.Header(run.ProgressId)));
+    }
+
+    [Test]
     public async Task A_file_of_exactly_two_part_sizes_is_uploaded_in_two_parts()
     {
         var length = Header.Length + Rows(0, 40).Length;
