@@ -131,8 +131,9 @@ internal sealed class Backend
         if (_reachable) return;
         try
         {
-            // Fewer retries than the work's clients: a wrong endpoint is reported in about two seconds, not fifteen.
-            var options = new global::Azure.Storage.Blobs.BlobClientOptions { Retry = { MaxRetries = 2 } };
+            // Fewer retries than the work's clients: a wrong endpoint is reported in about two seconds, not fifteen; and
+            // an endpoint that drops packets within a minute (3 tries of 20 s), not the SDK's 100 s a try.
+            var options = new global::Azure.Storage.Blobs.BlobClientOptions { Retry = { MaxRetries = 2, NetworkTimeout = TimeSpan.FromSeconds(20) } };
             await Storage!.CreateBlobServiceClient(options).GetBlobContainerClient(PublishedConfig.ContainerName).ExistsAsync(cancellationToken);
             _reachable = true;
         }

@@ -30,12 +30,19 @@ public sealed class BlobStagingStore : IStagingStore
 
     public Uri ContainerUri => _container.Uri;
 
+    private static BlobUploadOptions Upload => new()
+    {
+        TransferOptions = new global::Azure.Storage.StorageTransferOptions { InitialTransferSize = 8 * 1024 * 1024, MaximumTransferSize = 8 * 1024 * 1024 },
+    };
+
     public async Task WriteAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         await EnsureContainerAsync(cancellationToken);
         try
         {
-            await _container.GetBlobClient(key).UploadAsync(BinaryData.FromBytes(content), overwrite: true, cancellationToken);
+            // Blocks of at most 8 MiB, each a request of its own, so every request fits the 30 s network timeout
+            // (StorageOutage.WithRetries) on a slow uplink too; the block list commits them all at once, or none.
+            await _container.GetBlobClient(key).UploadAsync(BinaryData.FromBytes(content), Upload, cancellationToken);
         }
         catch (RequestFailedException e)
         {

@@ -48,6 +48,18 @@ public abstract class StagingStoreContract
         Assert.That(read, Is.EqualTo(content));
     }
 
+    [Test]
+    public async Task An_object_larger_than_one_upload_request_reads_back_whole()
+    {
+        // Over 8 MiB: a blob container writes it in several blocks, committed together.
+        var content = Bytes(17 * 1024 * 1024 + 5, 9);
+        await Store.WriteAsync("run-a/big.part", content, CancellationToken.None);
+
+        Assert.That(await Store.GetLengthAsync("run-a/big.part", CancellationToken.None), Is.EqualTo(content.Length));
+        var read = await ReadAllAsync(await Store.OpenReadAsync("run-a/big.part", 0, content.Length, CancellationToken.None));
+        Assert.That(read, Is.EqualTo(content));
+    }
+
     [TestCase(0, 10)]
     [TestCase(4_096, 1)]
     [TestCase(12_345, 50_000)]

@@ -1,4 +1,5 @@
 using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Specialized;
 using Pipeline.Azure.Storage;
 using Pipeline.Engine.Ports;
 using Pipeline.TestKit.Contracts;
@@ -32,5 +33,16 @@ public sealed class BlobStagingStoreContractTests : StagingStoreContract
         var properties = (await _container!.GetBlobClient("run-b/s00001-c000001.part").GetPropertiesAsync()).Value;
         Assert.That(properties.BlobType, Is.EqualTo(global::Azure.Storage.Blobs.Models.BlobType.Block));
         Assert.That(properties.ContentLength, Is.EqualTo(1000));
+    }
+
+    [Test]
+    public async Task A_large_chunk_is_sent_in_blocks_of_at_most_8_MiB_committed_together()
+    {
+        // Each block is a request of its own, so each fits the network timeout of one try on a slow uplink.
+        await Store.WriteAsync("run-b/big.part", Bytes(17 * 1024 * 1024 + 5, 10), CancellationToken.None);
+
+        var blocks = (await _container!.GetBlockBlobClient("run-b/big.part").GetBlockListAsync()).Value;
+        Assert.That(blocks.CommittedBlocks.Select(b => b.SizeLong), Is.EqualTo(new[] { 8L * 1024 * 1024, 8L * 1024 * 1024, 1024 * 1024 + 5 }));
+        Assert.That(blocks.UncommittedBlocks, Is.Empty);
     }
 }
