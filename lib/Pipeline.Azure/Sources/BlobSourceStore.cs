@@ -105,7 +105,7 @@ public sealed class BlobSourceStore : ISourceStore
             // the ETag of the first answer, so a resumed read never continues into other content).
             var response = await account.Service.GetBlobContainerClient(where.Container).GetBlobClient(where.BlobName)
                 .DownloadStreamingAsync(new BlobDownloadOptions { Conditions = Pinned(version) }, cancellationToken);
-            return response.Value.Content;
+            return new ResumedReadCheck(response.Value.Content, where.Display);
         }
         catch (RequestFailedException e) when (e.Status == 412)
         {
@@ -207,8 +207,6 @@ public sealed class BlobSourceStore : ISourceStore
         var url = where.Display;
         switch (e)
         {
-            case RequestFailedException { Status: 412 }:
-                return SourceException.Changed(where.Display, e);
             case RequestFailedException { Status: 404 } r:
                 var missing = r.ErrorCode == BlobErrorCode.ContainerNotFound
                     ? $"The audience snapshot {url} does not exist: the storage account {where.Account} has no container \"{where.Container}\". Check the URL."
@@ -266,6 +264,62 @@ public sealed class BlobSourceStore : ISourceStore
                 _ => $"give {Setting ?? "the connection"} a SAS for {where.Account} that has not expired, with read (r) and list (l) permission on the container \"{where.Container}\", " +
                      $"or use an identity-based connection whose identity has the Storage Blob Data Reader role.{firewall}",
             };
+        }
+    }
+
+    /// <summary>
+    /// The download stream, with the SDK's failure to resume it told for what it is: the SDK resumes a dropped download
+    /// with If-Match on the first answer's ETag, so a 412 in the middle of the stream means the blob was replaced.
+    /// </summary>
+    private sealed class ResumedReadCheck(Stream inner, string url) : Stream
+    {
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await inner.ReadAsync(buffer, cancellationToken);
+            }
+            catch (RequestFailedException e) when (e.Status == 412)
+            {
+                throw SourceException.Changed(url, e);
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            try
+            {
+                return inner.Read(buffer, offset, count);
+            }
+            catch (RequestFailedException e) when (e.Status == 412)
+            {
+                throw SourceException.Changed(url, e);
+            }
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await inner.DisposeAsync();
+            await base.DisposeAsync();
         }
     }
 }

@@ -44,6 +44,30 @@ public sealed class BlobSourceStoreContractTests : SourceStoreContract
     }
 
     [Test]
+    public async Task A_download_resumed_after_a_dropped_connection_into_a_replaced_blob_is_refused_as_changed()
+    {
+        await WriteAsync("big.csv", Bytes(32 * 1024 * 1024, 30), CancellationToken.None);
+        var listed = (await Store.ListAsync(LocationOf("big.csv"), CancellationToken.None)).Single();
+        await using var proxy = new OutageProxy([AzuriteSetUp.Endpoints.BlobPort]);
+        var throughProxy = listed.Location.Replace($":{AzuriteSetUp.Endpoints.BlobPort}/", $":{proxy.Ports[0]}/", StringComparison.Ordinal);
+        var buffer = new byte[64 * 1024];
+        await using var stream = await Store.OpenReadAsync(throughProxy, listed.Version, CancellationToken.None);
+        await stream.ReadExactlyAsync(buffer);
+
+        // The connection drops; the blob is replaced before the SDK resumes the download (with If-Match on its ETag).
+        proxy.GoDown();
+        await WriteAsync("big.csv", Bytes(32 * 1024 * 1024, 31), CancellationToken.None);
+        proxy.ComeBack();
+        var e = await Assert.ThrowsAsync<SourceException>(async () =>
+        {
+            while (await stream.ReadAsync(buffer) > 0) { }
+        });
+
+        Assert.That(e!.IsChanged, Is.True, e.Message);
+        Assert.That(e.Message, Does.StartWith($"The source file {throughProxy} changed while the export read it"));
+    }
+
+    [Test]
     public async Task A_container_that_does_not_exist_is_a_missing_source_naming_the_container()
     {
         var url = $"{AzuriteSetUp.Endpoints.BlobServiceUri}/no-such-container/profiles.csv";
