@@ -10,6 +10,29 @@ using Pipeline.Local;
 
 namespace Pipeline.Engine.Tests.Runs;
 
+/// <summary>A fixture with a fresh <see cref="RunHarness"/> for every test, disposed after it.</summary>
+public abstract class RunHarnessFixture
+{
+    private RunHarness? _harness;
+
+    private protected RunHarness H => _harness ?? throw new InvalidOperationException("The harness was not created (setup failed).");
+
+    private protected static readonly CancellationToken None = CancellationToken.None;
+
+    [SetUp]
+    public async Task CreateHarness() => _harness = await RunHarness.CreateAsync();
+
+    [TearDown]
+    public void DisposeHarness() => _harness?.Dispose();
+
+    /// <summary>Two source files, a.csv (profiles 0-39) and b.csv (40-69), in a folder: the folder's path.</summary>
+    private protected string TwoSourceFiles()
+    {
+        H.WriteSource("a.csv", 40);
+        return Path.GetDirectoryName(H.WriteSource("b.csv", 30, first: 40))!;
+    }
+}
+
 /// <summary>
 /// The run stages on the local adapters (SQLite state, a staging folder) with a queue, a destination and loggers that
 /// record what they were given, so a test drives a run message by message and sees every hand-off, upload and log line.

@@ -4,18 +4,8 @@ using Pipeline.Engine.Runs;
 
 namespace Pipeline.Engine.Tests.Runs;
 
-public class StageHandOffTests
+public class StageHandOffTests : RunHarnessFixture
 {
-    private RunHarness _h = null!;
-
-    [SetUp]
-    public async Task SetUp() => _h = await RunHarness.CreateAsync();
-
-    [TearDown]
-    public void TearDown() => _h.Dispose();
-
-    private static readonly CancellationToken None = CancellationToken.None;
-
     private static readonly SlicePlan[] ThreeSlices =
     [
         new(0, "/data/a.csv", 10, SourceFormat.Csv, false),
@@ -30,11 +20,11 @@ public class StageHandOffTests
     /// <summary>The run at <paramref name="status"/>, attempt 3 (so a message of the wrong attempt would show).</summary>
     private async Task<ExportRun> RunAt(RunStatus status)
     {
-        var run = await _h.CreateRunAsync(_h.Spec("/data")) with { Attempt = 3, Status = status };
+        var run = await H.CreateRunAsync(H.Spec("/data")) with { Attempt = 3, Status = status };
         return run;
     }
 
-    private Task<IReadOnlyCollection<StageMessage>> Pending(ExportRun run) => StageHandOff.PendingAsync(_h.Store, run, None);
+    private Task<IReadOnlyCollection<StageMessage>> Pending(ExportRun run) => StageHandOff.PendingAsync(H.Store, run, None);
 
     [Test]
     public void Each_stage_message_expects_one_status_and_hands_off_to_the_next()
@@ -61,8 +51,8 @@ public class StageHandOffTests
     public async Task A_building_run_needs_the_slices_not_yet_built()
     {
         var run = await RunAt(RunStatus.Building);
-        await _h.Store.SetOnceAsync(run.ProgressId, ExportStages.Documents.Plan, new ExportPlan(ThreeSlices, _h.Time.GetUtcNow()), None);
-        await _h.Store.RecordSliceDoneAsync(run.ProgressId, 1, 1, None);
+        await H.Store.SetOnceAsync(run.ProgressId, ExportStages.Documents.Plan, new ExportPlan(ThreeSlices, H.Time.GetUtcNow()), None);
+        await H.Store.RecordSliceDoneAsync(run.ProgressId, 1, 1, None);
 
         Assert.That(await Pending(run), Is.EqualTo(new[] { new BuildSlice(run.RunId, 0) { Attempt = 3 }, new BuildSlice(run.RunId, 2) { Attempt = 3 } }));
     }
@@ -71,8 +61,8 @@ public class StageHandOffTests
     public async Task A_building_run_with_every_slice_built_needs_one_slice_message_to_move_on()
     {
         var run = await RunAt(RunStatus.Building);
-        await _h.Store.SetOnceAsync(run.ProgressId, ExportStages.Documents.Plan, new ExportPlan(ThreeSlices, _h.Time.GetUtcNow()), None);
-        foreach (var s in ThreeSlices) await _h.Store.RecordSliceDoneAsync(run.ProgressId, s.Index, 1, None);
+        await H.Store.SetOnceAsync(run.ProgressId, ExportStages.Documents.Plan, new ExportPlan(ThreeSlices, H.Time.GetUtcNow()), None);
+        foreach (var s in ThreeSlices) await H.Store.RecordSliceDoneAsync(run.ProgressId, s.Index, 1, None);
 
         Assert.That(await Pending(run), Is.EqualTo(new[] { new BuildSlice(run.RunId, 0) { Attempt = 3 } }));
     }
@@ -94,9 +84,9 @@ public class StageHandOffTests
     public async Task An_uploading_run_needs_the_parts_not_yet_recorded()
     {
         var run = await RunAt(RunStatus.Uploading);
-        await _h.Store.SetOnceAsync(run.ProgressId, ExportStages.Documents.Assembly, new AssemblyPlan([File(1, 2), File(2, 3)], 0, 0, null), None);
-        await _h.Store.RecordPartAsync(run.ProgressId, Part(1, 2), None);
-        await _h.Store.RecordPartAsync(run.ProgressId, Part(2, 1), None);
+        await H.Store.SetOnceAsync(run.ProgressId, ExportStages.Documents.Assembly, new AssemblyPlan([File(1, 2), File(2, 3)], 0, 0, null), None);
+        await H.Store.RecordPartAsync(run.ProgressId, Part(1, 2), None);
+        await H.Store.RecordPartAsync(run.ProgressId, Part(2, 1), None);
 
         Assert.That(await Pending(run), Is.EqualTo(new[]
         {
@@ -110,9 +100,9 @@ public class StageHandOffTests
     public async Task An_uploading_run_with_every_part_recorded_needs_one_part_message_to_move_on()
     {
         var run = await RunAt(RunStatus.Uploading);
-        await _h.Store.SetOnceAsync(run.ProgressId, ExportStages.Documents.Assembly, new AssemblyPlan([File(1, 1), File(2, 1)], 0, 0, null), None);
-        await _h.Store.RecordPartAsync(run.ProgressId, Part(1, 1), None);
-        await _h.Store.RecordPartAsync(run.ProgressId, Part(2, 1), None);
+        await H.Store.SetOnceAsync(run.ProgressId, ExportStages.Documents.Assembly, new AssemblyPlan([File(1, 1), File(2, 1)], 0, 0, null), None);
+        await H.Store.RecordPartAsync(run.ProgressId, Part(1, 1), None);
+        await H.Store.RecordPartAsync(run.ProgressId, Part(2, 1), None);
 
         Assert.That(await Pending(run), Is.EqualTo(new[] { new UploadPart(run.RunId, 1, 1) { Attempt = 3 } }));
     }
@@ -140,27 +130,27 @@ public class StageHandOffTests
     [Test]
     public async Task Sending_what_a_run_needs_records_the_hand_off()
     {
-        var run = await _h.CreateRunAsync(_h.Spec("/data"));
+        var run = await H.CreateRunAsync(H.Spec("/data"));
 
-        var sent = await StageHandOff.SendPendingAsync(_h.Store, _h.Queue, run, None);
+        var sent = await StageHandOff.SendPendingAsync(H.Store, H.Queue, run, None);
 
         Assert.That(sent, Is.EqualTo(new[] { new PlanExport(run.RunId) }));
-        Assert.That(_h.Queue.Sent, Is.EqualTo(sent));
-        Assert.That((await _h.GetRunAsync(run.RunId)).HandedOff, Is.True);
+        Assert.That(H.Queue.Sent, Is.EqualTo(sent));
+        Assert.That((await H.GetRunAsync(run.RunId)).HandedOff, Is.True);
     }
 
     [Test]
     public async Task A_run_that_needs_nothing_sends_nothing_and_is_still_recorded_as_handed_off()
     {
-        var run = await _h.CreateRunAsync(_h.Spec("/data"));
-        await _h.Store.TryTransitionAsync(run.RunId, 1, RunStatus.Planning, RunStatus.Building, _h.Time.GetUtcNow(), None);
-        run = await _h.GetRunAsync(run.RunId);
+        var run = await H.CreateRunAsync(H.Spec("/data"));
+        await H.Store.TryTransitionAsync(run.RunId, 1, RunStatus.Planning, RunStatus.Building, H.Time.GetUtcNow(), None);
+        run = await H.GetRunAsync(run.RunId);
         var queue = new ThrowingQueue();
 
-        var sent = await StageHandOff.SendPendingAsync(_h.Store, queue, run, None);
+        var sent = await StageHandOff.SendPendingAsync(H.Store, queue, run, None);
 
         Assert.That(sent, Is.Empty, "no plan recorded");
-        Assert.That((await _h.GetRunAsync(run.RunId)).HandedOff, Is.True);
+        Assert.That((await H.GetRunAsync(run.RunId)).HandedOff, Is.True);
     }
 
     private sealed class ThrowingQueue : IWorkQueue
