@@ -271,13 +271,13 @@ public sealed class BlobSourceStore : ISourceStore
     /// The download stream, with the SDK's failure to resume it told for what it is: the SDK resumes a dropped download
     /// with If-Match on the first answer's ETag, so a 412 in the middle of the stream means the blob was replaced.
     /// </summary>
-    private sealed class ResumedReadCheck(Stream inner, string url) : Stream
+    private sealed class ResumedReadCheck(Stream inner, string url) : ReadOnlyWrapperStream(inner)
     {
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             try
             {
-                return await inner.ReadAsync(buffer, cancellationToken);
+                return await Inner.ReadAsync(buffer, cancellationToken);
             }
             catch (RequestFailedException e) when (e.Status == 412)
             {
@@ -285,41 +285,16 @@ public sealed class BlobSourceStore : ISourceStore
             }
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count)
+        public override int Read(Span<byte> buffer)
         {
             try
             {
-                return inner.Read(buffer, offset, count);
+                return Inner.Read(buffer);
             }
             catch (RequestFailedException e) when (e.Status == 412)
             {
                 throw SourceException.Changed(url, e);
             }
-        }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) inner.Dispose();
-            base.Dispose(disposing);
-        }
-
-        public override async ValueTask DisposeAsync()
-        {
-            await inner.DisposeAsync();
-            await base.DisposeAsync();
         }
     }
 }

@@ -278,20 +278,17 @@ internal sealed class CsvChunk(int seq, byte[] buffer, int length, long firstLin
 /// <paramref name="pinned"/> file it also checks that the stream ends at the length listed: a local file written to
 /// after it was opened (a blob's GET is one version) is refused as changed, not read as a longer or shorter snapshot.
 /// </summary>
-internal sealed class CountingStream(Stream inner, SourceFile? pinned = null) : Stream
+internal sealed class CountingStream(Stream inner, SourceFile? pinned = null) : ReadOnlyWrapperStream(inner)
 {
     public long BytesRead { get; private set; }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var n = await inner.ReadAsync(buffer, cancellationToken);
+        var n = await Inner.ReadAsync(buffer, cancellationToken);
         return Counted(n, buffer.Length);
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override int Read(Span<byte> buffer) => Counted(inner.Read(buffer), buffer.Length);
+    public override int Read(Span<byte> buffer) => Counted(Inner.Read(buffer), buffer.Length);
 
     private int Counted(int n, int asked)
     {
@@ -301,21 +298,5 @@ internal sealed class CountingStream(Stream inner, SourceFile? pinned = null) : 
         return n;
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override bool CanRead => inner.CanRead;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) inner.Dispose();
-        base.Dispose(disposing);
-    }
 }
