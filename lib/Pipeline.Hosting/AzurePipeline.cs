@@ -135,35 +135,23 @@ public sealed partial class AzurePipeline : IExportPipeline
     private async Task<IReadOnlyList<ExportRun>> DriveAsync(IEnumerable<ExportRun> runs, CancellationToken cancellationToken)
     {
         var ids = runs.Select(r => r.RunId).Distinct(StringComparer.Ordinal).ToList();
-        DateTimeOffset? unreachableSince = null;
-        var lastFailure = DateTimeOffset.MinValue;
-        var delay = TimeSpan.Zero;
+        var clock = new OutageClock(_options.StorageOutageLimit, _options.Time);
         while (true)
         {
             try
             {
-                return await DriveReachableAsync(ids, () => unreachableSince = null, cancellationToken);
+                return await DriveReachableAsync(ids, clock.Reachable, cancellationToken);
             }
             catch (Exception e) when (StorageOutage.IsStorageOutage(e) && !cancellationToken.IsCancellationRequested)
             {
                 // Nothing is lost while the account is away: recorded work stays recorded, and held messages come back
                 // when their lease ends. So wait and drive again, up to the limit.
-                var now = _options.Time.GetUtcNow();
-                // Failures further apart than one wait plus a call's own retries (and their timeouts) are separate outages.
-                if (now - lastFailure > delay + OneCallGivesUpWithin) unreachableSince = null;
-                unreachableSince ??= now;
-                lastFailure = now;
-                var unreachable = now - unreachableSince.Value;
-                if (unreachable >= _options.StorageOutageLimit) throw;
-                delay = TimeSpan.FromSeconds(Math.Min(15, Math.Max(1, unreachable.TotalSeconds / 2)));
-                Log.StorageUnreachable(_logger, StorageOutage.Explain(e), delay.TotalSeconds, unreachable.TotalSeconds, _options.StorageOutageLimit.TotalMinutes);
+                if (clock.Failed() is not { } delay) throw;
+                Log.StorageUnreachable(_logger, StorageOutage.Explain(e), delay.TotalSeconds, clock.Unreachable.TotalSeconds, _options.StorageOutageLimit.TotalMinutes);
                 await Task.Delay(delay, _options.Time, cancellationToken);
             }
         }
     }
-
-    /// <summary>The longest one storage call keeps retrying before it fails (<see cref="StorageOutage.WithRetries"/>), with room to spare.</summary>
-    private static readonly TimeSpan OneCallGivesUpWithin = TimeSpan.FromMinutes(4);
 
     /// <param name="reachable">Called after every pass whose queue and table calls all answered.</param>
     private async Task<IReadOnlyList<ExportRun>> DriveReachableAsync(List<string> ids, Action reachable, CancellationToken cancellationToken)
