@@ -1,9 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
-using Pipeline.Engine.Configuration;
 using Pipeline.Azure.Storage;
+using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Runs;
-using Pipeline.Engine.Scheduling;
 
 namespace Pipeline.Cli.Commands;
 
@@ -46,19 +45,20 @@ internal static class RunCommand
             var sweep = new StaleUploadSweep(adapters, TimeProvider.System);
             if (parse.GetValue(once))
             {
-                var (next, failed) = await TickAsync(backend, config, configPath, pipeline, sweep, cancellationToken);
-                if (next.Slot is { } n) Console.WriteLine($"Next: {next.Id} at {next.Schedule!.FormatSlot(n)}.");
+                var failed = await TickAsync(backend, config, configPath, pipeline, sweep, cancellationToken);
+                if (NextSlot(config) is var (activation, slot)) Console.WriteLine($"Next: {activation.Id} at {activation.Schedule.FormatSlot(slot)}.");
                 return failed ? ExitCodes.ExportFailed : ExitCodes.Success;
             }
             await SchedulerLoop.RunAsync(async (tick, ct) =>
             {
                 // Edits to pipeline.json (or a newly published config) take effect at the next tick.
                 if (tick > 0) config = await backend.ReloadAsync(config, configPath, ct);
-                var (next, _) = await TickAsync(backend, config, configPath, pipeline, sweep, ct);
+                await TickAsync(backend, config, configPath, pipeline, sweep, ct);
+                var next = NextSlot(config);
                 // Wake at the next slot, but at least once a minute so edits to pipeline.json are picked up.
-                var wait = next.Slot is { } slot ? slot - TimeProvider.System.GetUtcNow() : TimeSpan.FromMinutes(1);
+                var wait = next is var (_, slot) ? slot - TimeProvider.System.GetUtcNow() : TimeSpan.FromMinutes(1);
                 wait = TimeSpan.FromTicks(Math.Clamp(wait.Ticks, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromMinutes(1).Ticks));
-                Console.WriteLine($"Waiting {wait.TotalSeconds:0} s{(next.Slot is { } s2 ? $" (next: {next.Id} at {next.Schedule!.FormatSlot(s2)})" : "")}; Ctrl+C stops.");
+                Console.WriteLine($"Waiting {wait.TotalSeconds:0} s{(next is var (activation, at) ? $" (next: {activation.Id} at {activation.Schedule.FormatSlot(at)})" : "")}; Ctrl+C stops.");
                 return wait;
             }, e => backend.IsAzure && StorageOutage.IsStorageOutage(e), TimeProvider.System, Console.Error, cancellationToken);
             return ExitCodes.Success; // not reached: the loop ends by Ctrl+C (a cancellation) or a failure
@@ -73,9 +73,9 @@ internal static class RunCommand
 
     /// <summary>
     /// One tick of the scheduler: the stale-upload sweep when due, every due run driven to its end and reported.
-    /// Returns the next slot of any enabled activation and whether a run failed.
+    /// Returns whether a run failed.
     /// </summary>
-    private static async Task<((string Id, ExportSchedule? Schedule, DateTimeOffset? Slot) Next, bool Failed)> TickAsync(Backend backend, PipelineConfig config,
+    private static async Task<bool> TickAsync(Backend backend, PipelineConfig config,
         string? configPath, IExportPipeline pipeline, StaleUploadSweep sweep, CancellationToken cancellationToken)
     {
         var failed = false;
@@ -95,11 +95,17 @@ internal static class RunCommand
             if (!hints.InProgressElsewhere && !backend.IsAzure) await RunSummary.WriteAsync(config, run, cancellationToken);
         }
         if (!backend.IsAzure) await RunSummary.WriteMissingAsync(config, pipeline.Store, cancellationToken);
-        var now = TimeProvider.System.GetUtcNow();
-        var next = config.Activations.Where(a => a.Enabled).Select(a => (a.Id, (ExportSchedule?)a.Schedule, Slot: a.Schedule.NextSlot(now))).Where(x => x.Slot is not null)
-            .OrderBy(x => x.Slot).FirstOrDefault();
         if (runs.Count == 0) Console.WriteLine("Nothing is due.");
-        return (next, failed);
+        return failed;
+    }
+
+    /// <summary>The enabled activation whose next slot comes first, and that slot; null when none has one.</summary>
+    private static (SegmentActivation Activation, DateTimeOffset Slot)? NextSlot(PipelineConfig config)
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        return config.Activations.Where(a => a.Enabled)
+            .Select(a => a.Schedule.NextSlot(now) is { } slot ? (a, slot) : ((SegmentActivation Activation, DateTimeOffset Slot)?)null)
+            .Where(x => x is not null).OrderBy(x => x!.Value.Slot).FirstOrDefault();
     }
 
     /// <summary>What the report says beyond the run: the retry `run` will make by itself, if any (only the latest slot's run is retried).</summary>
